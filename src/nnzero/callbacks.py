@@ -1,0 +1,141 @@
+"""Training history and callbacks.
+
+A callback is any object with some of these methods (all optional); ``fit`` calls them with the
+model as ``self.model`` already set::
+
+    on_train_begin(logs)   on_epoch_begin(epoch, logs)   on_batch_begin(batch, logs)
+    on_batch_end(batch, logs)   on_epoch_end(epoch, logs)   on_train_end(logs)
+
+Set ``model.stop_training = True`` from any hook to stop after the current batch/epoch.
+``logs`` at epoch end holds that epoch's ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy``,
+``lr`` and ``time``.
+"""
+
+import math
+
+import numpy as np
+
+from .errors import ConfigError
+
+HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "time")
+
+
+class History:
+    """Per-epoch metrics: ``history["loss"]`` is a list with one value per epoch.
+
+    The keys are always ``loss, accuracy, val_loss, val_accuracy, lr, time``; a metric that does
+    not apply (no validation data, accuracy of a regression) is NaN. ``diagnostics`` holds the
+    per-layer statistics when training ran with ``diagnostics=True``.
+    """
+
+    def __init__(self, history=None, epoch=None, diagnostics=None, seed=None):
+        self.history = {k: list((history or {}).get(k, [])) for k in HISTORY_KEYS}
+        self.epoch = list(epoch or range(len(self.history["loss"])))
+        self.diagnostics = list(diagnostics or [])
+        self.seed = seed
+
+    def append(self, epoch, logs):
+        self.epoch.append(epoch)
+        for k in HISTORY_KEYS:
+            self.history[k].append(float(logs.get(k, math.nan)))
+
+    def __getitem__(self, key):
+        return self.history[key]
+
+    def __len__(self):
+        return len(self.epoch)
+
+    def keys(self):
+        return self.history.keys()
+
+    def to_dict(self):
+        """JSON-able: NaN becomes None."""
+        clean = {k: [None if (v is None or math.isnan(v)) else v for v in vals]
+                 for k, vals in self.history.items()}
+        out = {"epoch": list(self.epoch), **clean}
+        if self.diagnostics:
+            out["diagnostics"] = self.diagnostics
+        if self.seed is not None:
+            out["seed"] = self.seed
+        return out
+
+    @classmethod
+    def from_dict(cls, d):
+        hist = {k: [math.nan if v is None else float(v) for v in d.get(k, [])] for k in HISTORY_KEYS}
+        return cls(hist, d.get("epoch"), d.get("diagnostics"), d.get("seed"))
+
+    def __repr__(self):
+        return f"History({len(self)} epochs, keys={list(HISTORY_KEYS)})"
+
+
+class Callback:
+    """Base class with empty hooks; subclass and override what you need."""
+
+    model = None
+
+    def on_train_begin(self, logs=None): pass
+    def on_epoch_begin(self, epoch, logs=None): pass
+    def on_batch_begin(self, batch, logs=None): pass
+    def on_batch_end(self, batch, logs=None): pass
+    def on_epoch_end(self, epoch, logs=None): pass
+    def on_train_end(self, logs=None): pass
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` epochs.
+
+    ``mode`` is 'min', 'max' or 'auto' (max for accuracies, min otherwise). With
+    ``restore_best_weights`` the model ends with the weights of its best epoch.
+    """
+
+    def __init__(self, monitor="val_loss", patience=5, min_delta=0.0, mode="auto",
+                 restore_best_weights=True):
+        if mode not in ("auto", "min", "max"):
+            raise ConfigError(f"EarlyStopping mode must be 'auto', 'min' or 'max', got {mode!r}")
+        if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 0:
+            raise ConfigError(f"EarlyStopping patience must be an integer ≥ 0, got {patience!r}")
+        if monitor not in HISTORY_KEYS:
+            raise ConfigError(f"EarlyStopping cannot monitor {monitor!r}; expected one of {HISTORY_KEYS}")
+        self.monitor, self.patience, self.min_delta = monitor, int(patience), abs(float(min_delta))
+        self.mode = ("max" if "accuracy" in monitor else "min") if mode == "auto" else mode
+        self.restore_best_weights = restore_best_weights
+
+    def on_train_begin(self, logs=None):
+        self.best = math.inf if self.mode == "min" else -math.inf
+        self.best_epoch, self.wait, self.best_weights, self.stopped_epoch = None, 0, None, None
+
+    def _improved(self, value):
+        if self.mode == "min":
+            return value < self.best - self.min_delta
+        return value > self.best + self.min_delta
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor, math.nan)
+        if value is None or math.isnan(value):
+            raise ConfigError(
+                f"EarlyStopping monitors {self.monitor!r} but it is not available; "
+                "pass validation data (or validation_split) or monitor 'loss'")
+        if self._improved(value):
+            self.best, self.best_epoch, self.wait = value, epoch, 0
+            if self.restore_best_weights:
+                self.best_weights = self.model.get_weights()
+        else:
+            self.wait += 1
+            if self.wait >= self.patience:
+                self.stopped_epoch = epoch
+                self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        # The best epoch's weights, whether training stopped early or ran out of epochs.
+        if self.restore_best_weights and self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+
+
+class LambdaCallback(Callback):
+    """Build a callback from plain functions: ``LambdaCallback(on_epoch_end=lambda e, logs: ...)``."""
+
+    def __init__(self, **hooks):
+        for name, fn in hooks.items():
+            if not hasattr(Callback, name):
+                raise ConfigError(f"unknown callback hook {name!r}")
+            setattr(self, name, fn)

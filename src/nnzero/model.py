@@ -1,0 +1,298 @@
+"""Sequential: a stack of layers, its forward and backward pass, and inference.
+
+The training loop itself (``fit``) lives in ``training.py``; this file is the network.
+
+    model = nz.Sequential([nz.Dense(784, 256), nz.ReLU(), nz.Dense(256, 10), nz.Softmax()])
+    history = model.fit(X, y, epochs=10, optimizer=nz.Adam(1e-3), seed=0)
+    model.predict(X); model.predict_proba(X); model.evaluate(X, y)
+"""
+
+import numpy as np
+
+from . import layers as L
+from . import losses
+from .errors import ConfigError, DataError, NotFittedError, ShapeError
+
+DTYPES = {"float32": np.float32, "float64": np.float64}
+
+
+def as_dtype(dtype):
+    """np.float32 or np.float64 from a name or a NumPy dtype."""
+    name = np.dtype(dtype).name if not isinstance(dtype, str) else dtype
+    if name not in DTYPES:
+        raise ConfigError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    return np.dtype(DTYPES[name])
+
+
+class Sequential:
+    """A feedforward network: ``layers`` applied in order.
+
+    ``loss`` is 'cross_entropy' (classification; a final ``Softmax`` layer is fused into the
+    loss while training) or 'mse' (regression). ``dtype`` is the one float type used end to end.
+    Learned: ``classes_`` (the label of each output unit, for classification).
+    """
+
+    def __init__(self, layers, loss="cross_entropy", dtype="float32"):
+        layers = list(layers)
+        if not layers:
+            raise ConfigError("Sequential needs at least one layer")
+        for layer in layers:
+            if not isinstance(layer, L.Layer):
+                raise ConfigError(f"Sequential takes nnzero layers, got {type(layer).__name__}")
+        if not any(isinstance(layer, L.Dense) for layer in layers):
+            raise ConfigError("Sequential needs at least one Dense layer")
+        self.layers = layers
+        self.loss = losses.get(loss)
+        self.dtype = as_dtype(dtype)
+        self.classes_ = None
+        self.history = None
+        self.built = False
+        self.stop_training = False
+        self.train_state = None
+        # Shapes are checked now, so a 784→256 followed by a 128→10 fails at construction.
+        n = self.n_features = self._dense()[0].n_in
+        for layer in layers:
+            n = layer.output_size(n)
+        self.n_outputs = n
+        self._dense()[0].input_grad = False   # nothing consumes dL/dX of the input layer
+
+    # -- structure -----------------------------------------------------------------------------
+    def _dense(self):
+        return [layer for layer in self.layers if isinstance(layer, L.Dense)]
+
+    @property
+    def fused_softmax(self):
+        """True when the last layer is Softmax and the loss is cross-entropy: training skips the
+        Softmax layer and the loss works on logits (log-sum-exp, gradient p − onehot)."""
+        return isinstance(self.layers[-1], L.Softmax) and isinstance(self.loss, losses.SoftmaxCrossEntropy)
+
+    @property
+    def is_classifier(self):
+        return isinstance(self.loss, losses.SoftmaxCrossEntropy)
+
+    def build(self, seed=None, rng=None):
+        """Initialise every parameter from ``rng`` (or ``np.random.default_rng(seed)``)."""
+        rng = np.random.default_rng(seed) if rng is None else rng
+        n = self.n_features
+        for layer in self.layers:
+            n = layer.build(n, rng, self.dtype)
+        self.built = True
+        return self
+
+    def _require_built(self):
+        if not self.built:
+            raise NotFittedError("this model has no weights yet: call fit() (or build()) first")
+
+    @property
+    def params(self):
+        """All parameters as ``{"<layer index>.<name>": array}`` (the arrays themselves)."""
+        return {f"{i}.{k}": v for i, layer in enumerate(self.layers) for k, v in layer.params.items()}
+
+    @property
+    def grads(self):
+        return {f"{i}.{k}": v for i, layer in enumerate(self.layers) for k, v in layer.grads.items()}
+
+    def get_weights(self):
+        """A copy of every parameter, keyed as ``params``."""
+        return {k: v.copy() for k, v in self.params.items()}
+
+    def set_weights(self, weights):
+        """Copy ``weights`` (keyed as ``params``) into the model, checking keys and shapes."""
+        self._require_built()
+        params = self.params
+        if set(weights) != set(params):
+            raise ShapeError(f"weights have keys {sorted(weights)}, expected {sorted(params)}")
+        for k, p in params.items():
+            w = np.asarray(weights[k])
+            if w.shape != p.shape:
+                raise ShapeError(f"weight {k} has shape {w.shape}, expected {p.shape}")
+            p[...] = w
+
+    def count_params(self):
+        total = 0
+        for layer in self.layers:
+            if isinstance(layer, L.Dense):
+                total += layer.n_in * layer.n_out + layer.n_out
+        return total
+
+    # -- passes ------------------------------------------------------------------------------------
+    def forward(self, x, training=False):
+        """Run the layers on ``x`` (n, n_features). While training with a fused softmax the last
+        layer is skipped and the logits are returned."""
+        stack = self.layers[:-1] if (training and self.fused_softmax) else self.layers
+        for layer in stack:
+            x = layer.forward(x, training=training)
+        return x
+
+    def backward(self, grad):
+        """Backpropagate dL/d(output of forward(training=True)) through every layer, filling grads."""
+        stack = self.layers[:-1] if self.fused_softmax else self.layers
+        for layer in reversed(stack):
+            grad = layer.backward(grad)
+            if grad is None:      # the first Dense skips dL/dX: nothing below it has parameters
+                break
+        return grad
+
+    # -- input checking ----------------------------------------------------------------------------
+    def check_X(self, X, name="X"):
+        """``X`` as a C-contiguous 2-D array of the model's dtype, or a clear error."""
+        X = np.asarray(X)
+        if X.dtype == object or not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
+            raise DataError(f"{name} must be numeric, got dtype {X.dtype}")
+        if X.ndim == 1 and X.size == self.n_features:
+            raise ShapeError(f"{name} must be 2-D (n_samples, {self.n_features}); got a single "
+                             f"sample of shape {X.shape}: use X.reshape(1, -1)")
+        if X.ndim != 2:
+            raise ShapeError(f"{name} must be 2-D (n_samples, {self.n_features}), got shape {X.shape}")
+        if X.shape[0] == 0:
+            raise DataError(f"{name} is empty: got 0 samples")
+        if X.shape[1] != self.n_features:
+            raise ShapeError(f"model expected {self.n_features} input features, got {X.shape[1]}")
+        X = np.ascontiguousarray(X, dtype=self.dtype)
+        if not np.isfinite(X).all():
+            raise DataError(f"{name} contains NaN or infinite values")
+        return X
+
+    def encode_labels(self, y, n, name="y"):
+        """Classification labels → output-unit indices (int64, (n,)) through ``classes_``."""
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y[:, 0]
+        if y.ndim != 1 or y.shape[0] != n:
+            raise ShapeError(f"{name} must have shape ({n},), got {y.shape}")
+        classes = self.classes_
+        if y.dtype.kind == "f" and not np.isfinite(y).all():
+            raise DataError(f"{name} contains NaN or infinite values")
+        try:
+            pos = np.searchsorted(classes, y)
+        except TypeError:
+            raise DataError(f"{name} labels of type {y.dtype} cannot be compared with the model's "
+                            f"classes {classes.tolist()}") from None
+        pos = np.minimum(pos, len(classes) - 1)
+        bad = classes[pos] != y
+        if bad.any():
+            unknown = np.unique(y[bad])[:5].tolist()
+            raise DataError(f"{name} has labels {unknown} that are not among the model's classes "
+                            f"{classes.tolist()}")
+        return pos.astype(np.int64)
+
+    def set_classes(self, y, classes=None):
+        """Choose ``classes_``: given, integer labels 0..k−1 for k outputs, or the sorted unique labels."""
+        if classes is None:
+            y = np.asarray(y).ravel()
+            uniq = np.unique(y)
+            integral = y.dtype.kind in "iub" or (y.dtype.kind == "f" and np.all(uniq == np.round(uniq)))
+            if integral and uniq.size and uniq.min() >= 0 and uniq.max() < self.n_outputs:
+                classes = np.arange(self.n_outputs)          # digits 0..9 keep their meaning
+            else:
+                classes = uniq
+        classes = np.asarray(classes)
+        if classes.ndim != 1 or len(np.unique(classes)) != len(classes):
+            raise DataError(f"classes must be distinct 1-D labels, got {classes!r}")
+        if len(classes) != self.n_outputs:
+            raise ShapeError(f"the model has {self.n_outputs} outputs but the labels have "
+                             f"{len(classes)} classes {classes.tolist()[:12]}")
+        self.classes_ = np.sort(classes)
+
+    # -- inference (stores nothing) ---------------------------------------------------------------
+    def _outputs(self, X, batch_size=4096):
+        """The network's final outputs in chunks: probabilities if the stack ends in Softmax."""
+        self._require_built()
+        X = self.check_X(X)
+        return np.concatenate([self.forward(X[i:i + batch_size]) for i in range(0, len(X), batch_size)])
+
+    def predict_proba(self, X):
+        """Class probabilities (n, C), rows summing to 1 (max-shifted softmax of the logits)."""
+        if not self.is_classifier:
+            raise ConfigError("predict_proba needs a classifier (loss='cross_entropy')")
+        out = self._outputs(X)
+        return out if isinstance(self.layers[-1], L.Softmax) else L.softmax(out)
+
+    def predict(self, X):
+        """Predicted labels (n,) from ``classes_``; for regression, the outputs (n, k)."""
+        out = self._outputs(X)
+        if not self.is_classifier:
+            return out
+        idx = out.argmax(axis=1)
+        return self.classes_[idx] if self.classes_ is not None else idx
+
+    def evaluate(self, X, y, batch_size=4096):
+        """``{"loss": ..., "accuracy": ...}`` on (X, y); accuracy is NaN for regression."""
+        from .training import loss_and_accuracy
+
+        self._require_built()
+        X = self.check_X(X)
+        target = self.encode_labels(y, len(X)) if self.is_classifier else _regression_target(self, y, len(X))
+        loss, acc = loss_and_accuracy(self, X, target, batch_size=batch_size)
+        return {"loss": loss, "accuracy": acc}
+
+    def fit(self, X, y, **kwargs):
+        """Train; see :func:`nnzero.training.fit` for every argument. Returns a History."""
+        from .training import fit
+
+        return fit(self, X, y, **kwargs)
+
+    # -- description -------------------------------------------------------------------------------
+    def summary(self, print_fn=print):
+        """A table of layers, output shapes and parameter counts; printed and returned."""
+        rows = [("#", "layer", "output", "params")]
+        n = self.n_features
+        for i, layer in enumerate(self.layers):
+            n = layer.output_size(n)
+            count = layer.n_in * layer.n_out + layer.n_out if isinstance(layer, L.Dense) else 0
+            rows.append((str(i), repr(layer), f"(n, {n})", f"{count:,}"))
+        widths = [max(len(r[c]) for r in rows) for c in range(4)]
+        line = lambda r: "  ".join(v.ljust(w) if c < 3 else v.rjust(w) for c, (v, w) in enumerate(zip(r, widths)))
+        sep = "-" * len(line(rows[0]))
+        notes = [f"total parameters: {self.count_params():,}   loss: {self.loss.name}   dtype: {self.dtype.name}"]
+        if self.fused_softmax:
+            notes.append("(the Softmax output is fused into the cross-entropy loss while training)")
+        text = "\n".join([line(rows[0]), sep, *map(line, rows[1:]), sep, *notes])
+        if print_fn is not None:
+            print_fn(text)
+        return text
+
+    def config(self):
+        """Architecture as JSON-able data (for model files)."""
+        return {
+            "layers": [{"type": type(layer).__name__, "config": layer.config()} for layer in self.layers],
+            "loss": self.loss.name,
+            "dtype": self.dtype.name,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        layers = [L.from_config(spec.get("type"), spec.get("config", {})) for spec in config["layers"]]
+        return cls(layers, loss=config.get("loss", "cross_entropy"), dtype=config.get("dtype", "float32"))
+
+    def save(self, path, **metadata):
+        """Write a safetensors model file (see :mod:`nnzero.io`)."""
+        from .io import save
+
+        save(self, path, **metadata)
+
+    def __repr__(self):
+        return f"Sequential({self.layers!r}, loss={self.loss.name!r}, dtype={self.dtype.name!r})"
+
+
+def _regression_target(model, y, n):
+    y = np.asarray(y, dtype=model.dtype)
+    if y.ndim == 1:
+        y = y[:, None]
+    if y.shape != (n, model.n_outputs):
+        raise ShapeError(f"y must have shape ({n}, {model.n_outputs}), got {y.shape}")
+    if not np.isfinite(y).all():
+        raise DataError("y contains NaN or infinite values")
+    return np.ascontiguousarray(y)
+
+
+def mlp(n_in, hidden, n_out, activation="relu", dropout=0.0, init=None, dtype="float32"):
+    """A classifier MLP: Dense → activation (→ Dropout) per hidden size, then Dense → Softmax.
+
+    ``init`` defaults to 'he' for ReLU-like activations and 'glorot' for tanh/sigmoid.
+    """
+    from .recipes import build_model
+
+    init = init or ("glorot" if activation in ("tanh", "sigmoid") else "he")
+    settings = {"hidden": list(hidden), "activation": activation, "init": init, "dropout": dropout}
+    return build_model(settings, n_in, n_out, dtype=dtype)

@@ -1,0 +1,274 @@
+"""Optimizers and learning-rate schedules.
+
+An optimizer takes the model's parameters and gradients, two dicts with the same keys
+(``"0.W"``, ``"0.b"``, ...), and updates the parameters in place::
+
+    optimizer.step(params, grads, lr)
+
+It owns its state (velocity, Adam's m and v, the step count t) in ``self.state``, keyed the
+same way, so a checkpoint can save and restore it exactly. Weight decay applies to weight
+matrices (ndim ≥ 2) only, never to biases.
+
+A schedule maps training progress to a multiplier of the base learning rate:
+``lr = optimizer.lr · schedule(epoch, epochs)`` where ``epoch`` is fractional (batch 3 of 10 in
+the second epoch is 1.3), evaluated at every step.
+"""
+
+import math
+
+import numpy as np
+
+from .errors import ConfigError
+
+
+def _check_positive(name, value, allow_zero=False):
+    ok = isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool)
+    if not ok or not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        bound = "≥ 0" if allow_zero else "> 0"
+        raise ConfigError(f"{name} must be a finite number {bound}, got {value!r}")
+    return float(value)
+
+
+def _decays(p):
+    """Weight decay applies to matrices, not to bias vectors."""
+    return p.ndim >= 2
+
+
+class Optimizer:
+    """Base class: a base learning rate, a schedule, and per-parameter state."""
+
+    def __init__(self, lr, weight_decay=0.0, schedule=None):
+        self.lr = _check_positive("learning rate", lr)
+        self.weight_decay = _check_positive("weight_decay", weight_decay, allow_zero=True)
+        self.schedule = get_schedule(schedule)
+        self.state = {}
+        self.t = 0
+        self._tmp = {}
+
+    def lr_at(self, epoch, epochs):
+        """The learning rate at fractional ``epoch`` of ``epochs`` (a Python float)."""
+        return self.lr * float(self.schedule(epoch, epochs))
+
+    def step(self, params, grads, lr=None):
+        """Update every parameter in place, with learning rate ``lr`` (default: the base lr)."""
+        self.t += 1
+        lr = self.lr if lr is None else float(lr)
+        for key, p in params.items():
+            self._update(key, p, grads[key], lr)
+
+    def _scratch(self, key, like):
+        buf = self._tmp.get(key)
+        if buf is None or buf.shape != like.shape or buf.dtype != like.dtype:
+            buf = self._tmp[key] = np.empty_like(like)
+        return buf
+
+    def _slot(self, name, key, like):
+        full = f"{name}.{key}"
+        if full not in self.state:
+            self.state[full] = np.zeros_like(like)
+        return self.state[full]
+
+    # -- state for checkpoints -----------------------------------------------------------------
+    def state_dict(self):
+        """Arrays (copies) and the step count: everything needed to resume exactly."""
+        return {"t": self.t, "arrays": {k: v.copy() for k, v in self.state.items()}}
+
+    def load_state_dict(self, state):
+        self.t = int(state["t"])
+        self.state = {k: np.array(v, copy=True) for k, v in state["arrays"].items()}
+
+    def config(self):
+        return {"lr": self.lr, "weight_decay": self.weight_decay, "schedule": self.schedule.config()}
+
+    def __repr__(self):
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.config().items())})"
+
+
+class SGD(Optimizer):
+    """Gradient descent with optional (Nesterov) momentum, as ``torch.optim.SGD``.
+
+    g ← g + λ·w  (weights only);   v ← μ·v + g;   step = g + μ·v (Nesterov) or v;   w ← w − lr·step.
+    With μ = 0 this is plain w ← w − lr·g.
+    """
+
+    def __init__(self, lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0, schedule=None):
+        super().__init__(lr, weight_decay, schedule)
+        self.momentum = _check_positive("momentum", momentum, allow_zero=True)
+        if self.momentum >= 1:
+            raise ConfigError(f"momentum must be in [0, 1), got {momentum!r}")
+        if nesterov and self.momentum == 0:
+            raise ConfigError("nesterov=True needs momentum > 0")
+        self.nesterov = bool(nesterov)
+
+    def _update(self, key, p, g, lr):
+        if self.weight_decay and _decays(p):
+            g = np.add(g, self.weight_decay * p, out=self._scratch(key, p))
+        if self.momentum:
+            v = self._slot("velocity", key, p)
+            v *= self.momentum
+            v += g
+            if self.nesterov:
+                g = np.add(g, self.momentum * v, out=self._scratch(key, p))
+            else:
+                g = v
+        p -= lr * g
+
+    def config(self):
+        return {**super().config(), "momentum": self.momentum, "nesterov": self.nesterov}
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba), as ``torch.optim.Adam``; ``weight_decay`` is L2 added to the gradient.
+
+    g ← g + λ·w (weights only);  m ← β₁m + (1−β₁)g;  v ← β₂v + (1−β₂)g²;
+    w ← w − lr · (m / (1−β₁ᵗ)) / (√(v / (1−β₂ᵗ)) + ε)
+    """
+
+    decoupled = False
+
+    def __init__(self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, schedule=None):
+        super().__init__(lr, weight_decay, schedule)
+        for name, b in (("beta1", beta1), ("beta2", beta2)):
+            if not 0 <= b < 1:
+                raise ConfigError(f"Adam {name} must be in [0, 1), got {b!r}")
+        self.beta1, self.beta2 = float(beta1), float(beta2)
+        self.eps = _check_positive("eps", eps)
+
+    def _update(self, key, p, g, lr):
+        decay = self.weight_decay and _decays(p)
+        if decay and self.decoupled:
+            p *= 1 - lr * self.weight_decay                    # AdamW: shrink w directly
+        elif decay:
+            g = np.add(g, self.weight_decay * p, out=self._scratch(key, p))
+        m, v = self._slot("m", key, p), self._slot("v", key, p)
+        tmp = self._scratch("tmp." + key, p)
+        b1, b2, t = self.beta1, self.beta2, self.t
+        m *= b1
+        m += np.multiply(g, 1 - b1, out=tmp)                   # m ← β₁m + (1−β₁)g
+        v *= b2
+        np.multiply(g, g, out=tmp)
+        tmp *= 1 - b2
+        v += tmp                                               # v ← β₂v + (1−β₂)g²
+        # Same operation order as torch, so float64 results agree to rounding.
+        step_size = lr / (1 - b1 ** t)
+        np.sqrt(v, out=tmp)
+        tmp /= math.sqrt(1 - b2 ** t)
+        tmp += self.eps                                        # √v̂ + ε
+        np.divide(m, tmp, out=tmp)
+        tmp *= step_size
+        p -= tmp
+
+    def config(self):
+        return {**super().config(), "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter), as ``torch.optim.AdamW``:
+    w ← w·(1 − lr·λ) before the Adam step, weights only. Default λ = 0.01 as in PyTorch."""
+
+    decoupled = True
+
+    def __init__(self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01, schedule=None):
+        super().__init__(lr, beta1, beta2, eps, weight_decay, schedule)
+
+
+OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW}
+
+
+def get(name, **kwargs):
+    """An optimizer from its name ('sgd', 'adam', 'adamw') and keyword arguments."""
+    try:
+        cls = OPTIMIZERS[str(name).lower()]
+    except KeyError:
+        raise ConfigError(f"unknown optimizer {name!r}; expected one of {sorted(OPTIMIZERS)}") from None
+    return cls(**kwargs)
+
+
+# ---------------------------------------------------------------------------------------------
+# Learning-rate schedules: callables (epoch: float, epochs: int) -> multiplier of the base lr.
+# ---------------------------------------------------------------------------------------------
+
+
+class Schedule:
+    def config(self):
+        return {"name": self.name, **{k: v for k, v in vars(self).items()}}
+
+    def __repr__(self):
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
+
+
+class Constant(Schedule):
+    """factor = 1."""
+
+    name = "constant"
+
+    def __call__(self, epoch, epochs):
+        return 1.0
+
+
+class StepDecay(Schedule):
+    """factor = γ^⌊epoch / step_size⌋: multiply the lr by γ every ``step_size`` epochs."""
+
+    name = "step"
+
+    def __init__(self, step_size=10, gamma=0.1):
+        self.step_size = _check_positive("step_size", step_size)
+        self.gamma = _check_positive("gamma", gamma)
+
+    def __call__(self, epoch, epochs):
+        return self.gamma ** math.floor(epoch / self.step_size + 1e-9)
+
+
+class Cosine(Schedule):
+    """factor = f_min + (1 − f_min)·(1 + cos(π·e/E))/2 after a linear warm-up of ``warmup`` epochs,
+    where e counts from the end of warm-up and E = epochs − warmup. Ends at ``min_factor``."""
+
+    name = "cosine"
+
+    def __init__(self, warmup=0.0, min_factor=0.0):
+        self.warmup = _check_positive("warmup", warmup, allow_zero=True)
+        self.min_factor = _check_positive("min_factor", min_factor, allow_zero=True)
+
+    def __call__(self, epoch, epochs):
+        if epoch < self.warmup:
+            return max(epoch / self.warmup, 0.01)
+        span = max(epochs - self.warmup, 1e-12)
+        frac = min((epoch - self.warmup) / span, 1.0)
+        return self.min_factor + (1 - self.min_factor) * 0.5 * (1 + math.cos(math.pi * frac))
+
+
+class Warmup(Schedule):
+    """Linear warm-up from 0.01 to 1 over ``epochs`` epochs, then constant."""
+
+    name = "warmup"
+
+    def __init__(self, warmup=1.0):
+        self.warmup = _check_positive("warmup", warmup)
+
+    def __call__(self, epoch, epochs):
+        return min(1.0, max(epoch / self.warmup, 0.01))
+
+
+SCHEDULES = {"constant": Constant, "step": StepDecay, "cosine": Cosine, "warmup": Warmup}
+
+
+def get_schedule(schedule):
+    """A schedule from None (constant), a name, a config dict or an instance."""
+    if schedule is None:
+        return Constant()
+    if isinstance(schedule, Schedule):
+        return schedule
+    if isinstance(schedule, str):
+        schedule = {"name": schedule}
+    if isinstance(schedule, dict):
+        kwargs = dict(schedule)
+        name = kwargs.pop("name", None)
+        if name in SCHEDULES:
+            try:
+                return SCHEDULES[name](**kwargs)
+            except TypeError as exc:
+                raise ConfigError(f"bad settings for schedule {name!r}: {exc}") from None
+        raise ConfigError(f"unknown schedule {name!r}; expected one of {sorted(SCHEDULES)}")
+    if callable(schedule):
+        return schedule
+    raise ConfigError(f"schedule must be a name, dict or Schedule, got {type(schedule).__name__}")

@@ -1,0 +1,70 @@
+"""Named training recipes: architecture, optimizer, schedule and preprocessing in one place.
+
+``default``  784-512-256-10 ReLU, Adam 1e-3 with a cosine schedule, batch 128, 15 epochs:
+             MNIST ≥ 98.5 % in well under a minute on 2 cores.
+``long``     wider, with dropout and more epochs, for ≥ 98.8 %.
+``seed``     the original script: 784-64-10, weights 0.1·randn, biases 0.01, binarised pixels,
+             full-batch gradient descent with lr 0.3 for 1000 steps (≈ 95 %).
+"""
+
+import copy
+
+from . import optimizers, preprocessing
+from .errors import ConfigError
+from .layers import ACTIVATIONS, Dense, Dropout, Softmax
+from .model import Sequential
+
+RECIPES = {
+    "default": {
+        "hidden": [512, 256], "activation": "relu", "init": "he", "dropout": 0.0,
+        "optimizer": "adam", "lr": 1e-3, "weight_decay": 0.0, "momentum": 0.0,
+        "schedule": {"name": "cosine"}, "epochs": 15, "batch_size": 128,
+        "preprocessing": preprocessing.SCALE_255,
+    },
+    "long": {
+        "hidden": [1024, 512], "activation": "relu", "init": "he", "dropout": 0.2,
+        "optimizer": "adam", "lr": 1e-3, "weight_decay": 0.0, "momentum": 0.0,
+        "schedule": {"name": "cosine"}, "epochs": 40, "batch_size": 128,
+        "preprocessing": preprocessing.SCALE_255,
+    },
+    "seed": {
+        "hidden": [64], "activation": "relu", "init": "seed", "dropout": 0.0,
+        "optimizer": "sgd", "lr": 0.3, "weight_decay": 0.0, "momentum": 0.0,
+        "schedule": {"name": "constant"}, "epochs": 1000, "batch_size": None,
+        "preprocessing": preprocessing.BINARIZE,
+    },
+}
+
+
+def get(name):
+    """A copy of recipe ``name``'s settings, to adjust freely."""
+    try:
+        return copy.deepcopy(RECIPES[name])
+    except KeyError:
+        raise ConfigError(f"unknown recipe {name!r}; expected one of {sorted(RECIPES)}") from None
+
+
+def build_model(settings, n_features, n_classes, dtype="float32"):
+    """The Sequential described by ``settings`` (hidden sizes, activation, init, dropout)."""
+    activation = settings["activation"]
+    if activation not in ACTIVATIONS:
+        raise ConfigError(f"unknown activation {activation!r}; expected one of {sorted(ACTIVATIONS)}")
+    stack, n = [], n_features
+    for h in settings["hidden"]:
+        stack += [Dense(n, h, init=settings["init"]), ACTIVATIONS[activation]()]
+        if settings.get("dropout"):
+            stack.append(Dropout(settings["dropout"]))
+        n = h
+    stack += [Dense(n, n_classes, init=settings["init"]), Softmax()]
+    return Sequential(stack, dtype=dtype)
+
+
+def build_optimizer(settings):
+    """The optimizer described by ``settings`` (name, lr, momentum, weight decay, schedule)."""
+    name = settings["optimizer"]
+    kwargs = {"lr": settings["lr"], "weight_decay": settings.get("weight_decay", 0.0),
+              "schedule": optimizers.get_schedule(settings.get("schedule"))}
+    if name == "sgd":
+        kwargs["momentum"] = settings.get("momentum", 0.0)
+        kwargs["nesterov"] = settings.get("nesterov", False)
+    return optimizers.get(name, **kwargs)

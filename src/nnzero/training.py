@@ -1,0 +1,299 @@
+"""The training loop: mini-batch gradient descent with shuffling, validation, callbacks.
+
+One epoch, for each batch B of rows:  logits = forward(X_B);  L, G = loss(logits, y_B);
+backward(G);  optimizer.step(params, grads, lr(epoch)).
+
+Randomness: the run's ``seed`` feeds one ``np.random.SeedSequence``, from which three
+independent Generators are spawned: weight initialisation, the validation split, and the
+training stream (shuffling and dropout). Keeping the split apart from the stream is what lets a
+checkpoint resume exactly: the split is recomputed from the seed, the stream's state is saved.
+
+Speed (the one place that cares): batches are gathered with ``np.take(..., out=buffer)`` into
+one preallocated array, layers reuse their buffers, the optimizer updates in place. Per batch,
+the Python work is a few calls per layer, independent of the batch size and layer widths.
+"""
+
+import math
+import sys
+import time
+
+import numpy as np
+
+from . import optimizers
+from .callbacks import History
+from .errors import ConfigError, DataError, ShapeError, TrainingDivergedError
+from .model import _regression_target
+
+
+def _positive_int(name, value, allow_none=False):
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ConfigError(f"{name} must be a positive integer{' or None' if allow_none else ''}, got {value!r}")
+    return int(value)
+
+
+def _logits_stack(model):
+    return model.layers[:-1] if model.fused_softmax else model.layers
+
+
+def loss_and_accuracy(model, X, target, weight=None, batch_size=4096):
+    """Mean loss and accuracy of ``model`` on prepared (X, target), in inference mode."""
+    loss_sum, correct = 0.0, 0
+    for i in range(0, len(X), batch_size):
+        out = X[i:i + batch_size]
+        for layer in _logits_stack(model):
+            out = layer.forward(out)
+        t = target[i:i + batch_size]
+        w = None if weight is None else weight[i:i + batch_size]
+        loss_sum += model.loss.loss(out, t, w) * len(out)
+        if model.is_classifier:
+            correct += int(np.count_nonzero(out.argmax(axis=1) == t))
+    acc = correct / len(X) if model.is_classifier else math.nan
+    return loss_sum / len(X), acc
+
+
+def stratified_split(target, fraction, rng, stratify=True):
+    """Indices (train, validation): ``fraction`` of each class goes to validation, at random."""
+    n = len(target)
+    if stratify:
+        groups = [np.flatnonzero(target == c) for c in np.unique(target)]
+    else:
+        groups = [np.arange(n)]
+    val = []
+    for g in groups:
+        k = int(round(fraction * len(g)))
+        val.append(rng.permutation(g)[:k])
+    val = np.sort(np.concatenate(val))
+    if len(val) == 0 or len(val) == n:
+        raise DataError(f"validation_split={fraction} leaves {len(val)} of {n} samples for validation")
+    train = np.setdiff1d(np.arange(n), val, assume_unique=True)
+    return train, val
+
+
+class _Progress:
+    """A live tqdm bar when stdout is a terminal (verbose=1); one plain line per epoch otherwise."""
+
+    def __init__(self, verbose, epochs, n_batches):
+        self.verbose, self.epochs, self.n_batches = verbose, epochs, n_batches
+        self.live = verbose == 1 and sys.stdout.isatty()
+        self.bar = None
+
+    def epoch_begin(self, epoch):
+        if self.live:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=self.n_batches, desc=f"epoch {epoch + 1}/{self.epochs}",
+                            unit="batch", leave=True, dynamic_ncols=True, file=sys.stdout)
+
+    def batch_end(self, b, loss, acc):
+        if self.bar is not None:
+            self.bar.update(1)
+            if b % 20 == 0 or b == self.n_batches - 1:
+                self.bar.set_postfix_str(f"loss {loss:.4f} acc {acc:.4f}", refresh=False)
+
+    def epoch_end(self, epoch, logs):
+        if not self.verbose:
+            return
+        text = format_logs(logs)
+        if self.bar is not None:
+            self.bar.set_postfix_str(text, refresh=True)
+            self.bar.close()
+            self.bar = None
+        else:
+            print(f"epoch {epoch + 1}/{self.epochs}  {text}", flush=True)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+def format_logs(logs):
+    parts = []
+    for key, fmt in (("loss", ".4f"), ("accuracy", ".4f"), ("val_loss", ".4f"), ("val_accuracy", ".4f"),
+                     ("lr", ".2e"), ("time", ".1f")):
+        v = logs.get(key)
+        if v is not None and not (isinstance(v, float) and math.isnan(v)):
+            parts.append(f"{key} {v:{fmt}}" + ("s" if key == "time" else ""))
+    return "  ".join(parts)
+
+
+def _prepare_targets(model, X, y, classes, sample_weight):
+    if model.is_classifier:
+        if classes is not None or model.classes_ is None:
+            model.set_classes(y, classes)
+        target = model.encode_labels(y, len(X))
+    else:
+        target = _regression_target(model, y, len(X))
+    weight = None
+    if sample_weight is not None:
+        weight = np.asarray(sample_weight, dtype=model.dtype)
+        if weight.shape != (len(X),):
+            raise ShapeError(f"sample_weight must have shape ({len(X)},), got {weight.shape}")
+        if not np.isfinite(weight).all() or (weight < 0).any():
+            raise DataError("sample_weight must be finite and ≥ 0")
+    return target, weight
+
+
+def fit(model, X, y, epochs=10, batch_size=128, optimizer=None, validation_data=None,
+        validation_split=0.0, callbacks=None, seed=None, verbose=0, shuffle=True,
+        sample_weight=None, classes=None, diagnostics=False, resume=None):
+    """Train ``model`` on (X, y) and return its :class:`History`.
+
+    X (n, n_features); y (n,) labels of any type (mapped through ``classes_``), or targets for
+    regression. ``batch_size=None`` is full-batch gradient descent. ``optimizer``: an optimizer
+    or a name (default Adam(1e-3)). ``validation_split`` holds out a shuffled, stratified
+    fraction; ``validation_data=(Xv, yv)`` uses given data instead. ``verbose``: 0 silent,
+    1 live bar on a terminal (a line per epoch otherwise), 2 a line per epoch.
+    ``resume`` is the state from :func:`nnzero.io.load_checkpoint` to continue a run exactly.
+    Raises TrainingDivergedError (weights of the last good epoch kept) if the loss goes NaN/inf.
+    """
+    epochs = _positive_int("epochs", epochs)
+    if not (isinstance(validation_split, (int, float)) and 0 <= validation_split < 1):
+        raise ConfigError(f"validation_split must be in [0, 1), got {validation_split!r}")
+    if validation_split and validation_data is not None:
+        raise ConfigError("give validation_data or validation_split, not both")
+    if verbose not in (0, 1, 2, False, True):
+        raise ConfigError(f"verbose must be 0, 1 or 2, got {verbose!r}")
+    X = model.check_X(X)
+    target, weight = _prepare_targets(model, X, y, classes, sample_weight)
+    batch_size = _positive_int("batch_size", batch_size, allow_none=True)
+
+    if resume is not None:
+        seed = resume["seed"]
+    if seed is None:
+        seed = int(np.random.SeedSequence().entropy % (2 ** 63))   # recorded, so the run can be repeated
+    init_rng, split_rng, rng = (np.random.Generator(np.random.PCG64(s))
+                                for s in np.random.SeedSequence(seed).spawn(3))
+
+    val = None
+    if validation_split:
+        tr, va = stratified_split(target, validation_split, split_rng, stratify=model.is_classifier)
+        val = (X[va], target[va], None if weight is None else weight[va])
+        X, target = X[tr], target[tr]
+        weight = None if weight is None else weight[tr]
+    elif validation_data is not None:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise ConfigError("validation_data must be a pair (X_val, y_val)")
+        Xv = model.check_X(validation_data[0], "X_val")
+        tv = (model.encode_labels(validation_data[1], len(Xv), "y_val") if model.is_classifier
+              else _regression_target(model, validation_data[1], len(Xv)))
+        val = (Xv, tv, None)
+
+    if not model.built:
+        model.build(rng=init_rng)
+    if optimizer is None:
+        optimizer = optimizers.Adam(1e-3)
+    elif isinstance(optimizer, str):
+        optimizer = optimizers.get(optimizer)
+    for layer in model.layers:
+        if hasattr(layer, "rng"):
+            layer.rng = rng
+
+    callbacks = list(callbacks or [])
+    if diagnostics:
+        from .inspect import Diagnostics
+
+        callbacks.append(Diagnostics())
+    history = History(seed=seed)
+    start_epoch = 0
+    if resume is not None:
+        optimizer.load_state_dict(resume["optimizer"])
+        rng.bit_generator.state = resume["rng_state"]
+        history = resume["history"]
+        start_epoch = int(resume["epoch"])
+    model.history = history
+
+    n = len(X)
+    bs = n if batch_size is None else min(batch_size, n)
+    n_batches = math.ceil(n / bs)
+    xbuf = np.empty((bs, X.shape[1]), dtype=model.dtype)
+    gbuf = np.empty((bs, model.n_outputs), dtype=model.dtype)
+    params, grads = model.params, model.grads
+    progress = _Progress(int(verbose), epochs, n_batches)
+    model.stop_training = False
+
+    def snapshot(epoch):
+        model.train_state = {
+            "epoch": epoch, "seed": seed, "weights": model.get_weights(),
+            "optimizer": optimizer.state_dict(), "optimizer_obj": optimizer,
+            "rng_state": rng.bit_generator.state, "history": history,
+            "batch_size": batch_size, "epochs": epochs,
+        }
+
+    def restore_snapshot():
+        state = model.train_state
+        model.set_weights(state["weights"])
+        optimizer.load_state_dict(state["optimizer"])
+
+    snapshot(start_epoch)
+    for cb in callbacks:
+        cb.model = model
+        getattr(cb, "on_train_begin", lambda logs=None: None)({})
+    try:
+        for epoch in range(start_epoch, epochs):
+            for cb in callbacks:
+                getattr(cb, "on_epoch_begin", lambda e, logs=None: None)(epoch, {})
+            progress.epoch_begin(epoch)
+            t0 = time.perf_counter()
+            order = rng.permutation(n) if (shuffle and bs < n) else None
+            loss_sum, correct, lr = 0.0, 0, optimizer.lr
+            for b in range(n_batches):
+                if order is None and bs == n:
+                    xb, tb, wb = X, target, weight                     # full batch: no copy
+                else:
+                    idx = order[b * bs:(b + 1) * bs] if order is not None else np.arange(b * bs, min(n, (b + 1) * bs))
+                    m = len(idx)
+                    xb = np.take(X, idx, axis=0, out=xbuf[:m])         # gather without allocating
+                    tb = target[idx]
+                    wb = None if weight is None else weight[idx]
+                m = len(xb)
+                out = model.forward(xb, training=True)
+                if model.is_classifier:
+                    correct += int(np.count_nonzero(out.argmax(axis=1) == tb))
+                loss, g = model.loss.loss_and_grad(out, tb, wb, out=gbuf[:m])
+                if not math.isfinite(loss):
+                    restore_snapshot()
+                    raise TrainingDivergedError(_diverged(epoch, b, loss, lr, model.train_state["epoch"]), history)
+                loss_sum += loss * m
+                model.backward(g)
+                lr = optimizer.lr_at(epoch + b / n_batches, epochs)
+                optimizer.step(params, grads, lr)
+                progress.batch_end(b, loss_sum / ((b * bs) + m), correct / ((b * bs) + m))
+                for cb in callbacks:
+                    if hasattr(cb, "on_batch_end"):
+                        cb.on_batch_end(b, {"loss": loss, "size": m})
+                if model.stop_training:
+                    break
+            if not all(np.isfinite(p).all() for p in params.values()):
+                restore_snapshot()
+                raise TrainingDivergedError(_diverged(epoch, None, None, lr, model.train_state["epoch"]), history)
+            logs = {"loss": loss_sum / n, "accuracy": correct / n if model.is_classifier else math.nan,
+                    "lr": lr}
+            if val is not None:
+                logs["val_loss"], logs["val_accuracy"] = loss_and_accuracy(model, *val[:2], weight=val[2])
+            logs["time"] = time.perf_counter() - t0
+            history.append(epoch, logs)
+            snapshot(epoch + 1)
+            progress.epoch_end(epoch, logs)
+            for cb in callbacks:
+                getattr(cb, "on_epoch_end", lambda e, logs=None: None)(epoch, logs)
+            if model.stop_training:
+                break
+    except KeyboardInterrupt:
+        # Leave the model exactly as after the last completed epoch, so a checkpoint of it resumes.
+        restore_snapshot()
+        raise
+    finally:
+        progress.close()
+    for cb in callbacks:
+        getattr(cb, "on_train_end", lambda logs=None: None)({})
+    return history
+
+
+def _diverged(epoch, batch, loss, lr, good_epoch):
+    where = f"epoch {epoch + 1}" + (f", batch {batch + 1}" if batch is not None else "")
+    what = f"the loss became {loss}" if loss is not None else "the weights became NaN or infinite"
+    kept = f"the weights after epoch {good_epoch}" if good_epoch else "the initial weights"
+    return (f"training diverged at {where}: {what}. The model keeps {kept}. "
+            f"Lower the learning rate (it was {lr:.3g}) or scale the inputs (e.g. pixels to [0, 1]).")
