@@ -1,16 +1,38 @@
-"""Look inside a network: gradient checks (and, soon, per-layer statistics)."""
+"""Look inside a network: gradient checks, and per-layer statistics while it trains.
+
+    errors = nz.check_gradients(model, X, y)        # {"0.W": 3e-10, "0.b": 1e-10, ...}
+    history = model.fit(X, y, diagnostics=True)     # history.diagnostics: one dict per epoch
+"""
+
+import copy
+import math
+import warnings
 
 import numpy as np
 
-from .model import Sequential
+from . import layers as L
+from .callbacks import Callback
+from .errors import ConfigError
+from .model import Sequential, _regression_target
+
+# ---------------------------------------------------------------------------------------------
+# Gradient check
+# ---------------------------------------------------------------------------------------------
 
 
 def _float64_copy(model):
-    clone = Sequential.from_config({**model.config(), "dtype": "float64"})
-    clone.build(seed=0)
-    clone.set_weights({k: v.astype(np.float64) for k, v in model.params.items()})
-    clone.classes_ = model.classes_
-    return clone
+    """An independent float64 twin of ``model``: the same layer objects (deep-copied, so a
+    subclass with its own backward is checked as it is), parameters cast to float64."""
+    model._require_built()
+    layers = copy.deepcopy(model.layers)
+    for layer in layers:
+        layer.params = {k: v.astype(np.float64) for k, v in layer.params.items()}
+        layer.grads = {k: np.zeros_like(v) for k, v in layer.params.items()}
+        layer._buffers = {}
+    net = Sequential(layers, loss=model.loss, dtype="float64")
+    net.built = True
+    net.classes_ = model.classes_
+    return net
 
 
 def check_gradients(model, X, y, eps=1e-6, max_entries=None, seed=0):
@@ -20,7 +42,9 @@ def check_gradients(model, X, y, eps=1e-6, max_entries=None, seed=0):
     rel_error = ‖analytic − numeric‖ / max(‖analytic‖ + ‖numeric‖, 1e-12).
     Returns ``{"<layer>.<name>": rel_error}``; about 1e-7 or less means backprop is right.
     ``max_entries`` checks a random subset of each tensor's entries (all by default).
-    Dropout is run with a fixed mask so the loss is a deterministic function of θ.
+    Dropout is run with a fixed mask so the loss is a deterministic function of θ. Keep the
+    inputs of ReLU-like layers away from 0 (their kink), where no derivative exists.
+    The model itself is not modified: the check runs on a float64 copy.
     """
     net = _float64_copy(model)
     X = net.check_X(X)
@@ -29,8 +53,6 @@ def check_gradients(model, X, y, eps=1e-6, max_entries=None, seed=0):
             net.set_classes(y)
         target = net.encode_labels(y, len(X))
     else:
-        from .model import _regression_target
-
         target = _regression_target(net, y, len(X))
 
     def loss_at(fill_grads):
@@ -63,5 +85,217 @@ def check_gradients(model, X, y, eps=1e-6, max_entries=None, seed=0):
             flat[i] = old
             numeric[j] = (up - down) / (2 * eps)
         a = analytic[key].reshape(-1)[idx]
-        errors[key] = float(np.linalg.norm(a - numeric) / max(np.linalg.norm(a) + np.linalg.norm(numeric), 1e-12))
+        denom = max(np.linalg.norm(a) + np.linalg.norm(numeric), 1e-12)
+        errors[key] = float(np.linalg.norm(a - numeric) / denom)
     return errors
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-layer diagnostics while training
+# ---------------------------------------------------------------------------------------------
+
+class DiagnosticWarning(UserWarning):
+    """Something in the training statistics looks wrong (dead units, too-large updates...)."""
+
+
+# Thresholds of the plain-language warnings. Healthy MLP training keeps ‖ΔW‖/‖W‖ per step
+# around 1e-3 (Karpathy's rule of thumb); Adam at lr 1e-3 on MNIST measures 2e-3 to 2e-2.
+DEAD_WARN = 0.4          # fraction of ReLUs that never fire
+SATURATED_WARN = 0.5     # fraction of tanh/sigmoid outputs in their flat tails
+SATURATION = {"Tanh": (-0.99, 0.99), "Sigmoid": (0.01, 0.99)}
+UPDATE_HIGH = 0.05       # ‖ΔW‖/‖W‖ per step
+UPDATE_LOW = 1e-6
+VANISHING = 1e-3         # ‖dW‖ of the first layer relative to the last
+
+
+def _blocks(model):
+    """Group the layers into blocks, one per Dense: (dense index, activation layer index or
+    None). The activation is the first non-Dropout layer after the Dense, if any; a final
+    Softmax is not an activation here (the block's output is then its logits)."""
+    blocks, dense = [], None
+    for i, layer in enumerate(model.layers):
+        if isinstance(layer, L.Dense):
+            dense = [i, None]
+            blocks.append(dense)
+        elif dense is not None and dense[1] is None and not isinstance(layer, (L.Dropout, L.Softmax)):
+            dense[1] = i
+    return [tuple(b) for b in blocks]
+
+
+def _finite(v):
+    """A float for the JSON model file, where NaN and inf are not allowed: None instead."""
+    v = float(v)
+    return v if math.isfinite(v) else None
+
+
+class Diagnostics(Callback):
+    """Per-layer statistics, one dict per epoch appended to ``model.history.diagnostics``.
+
+    Every ``every``-th batch of an epoch (batch 0 always) is sampled. For each block
+    k = 1, 2, ... (a Dense layer and the activation after it; the last block is the output):
+
+    - ``act_mean``, ``act_std``: mean and standard deviation of the activation a (n, d_k)
+      over every entry of the sampled batches; the logits z for the output block;
+    - ``dead_fraction`` (ReLU, LeakyReLU): fraction of the d_k units with z ≤ 0 for every
+      sampled sample — units that never fire and, for ReLU, never learn;
+    - ``saturated_fraction`` (Tanh, Sigmoid): fraction of outputs in the flat tails
+      (|tanh| > 0.99, sigmoid outside [0.01, 0.99]) where the derivative is almost 0;
+    - ``grad_norm``: ‖∂L/∂W‖ (Frobenius), mean over the sampled batches;
+    - ``weight_norm``: ‖W‖ at the end of the epoch;
+    - ``update_ratio``: ‖ΔW‖ / ‖W‖ for one optimizer step, mean over the sampled batches.
+
+    Activations are recomputed without dropout from the batch input, with the weights the
+    step started from, so they are exactly what the network computed for that batch. That
+    costs one extra forward pass every ``every`` batches (a few percent of training time).
+    Plain-language warnings go to ``warnings.warn`` (once per problem and layer), to
+    ``self.warnings`` and to each epoch's ``"warnings"`` list.
+    """
+
+    def __init__(self, every=10, warn=True):
+        if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
+            raise ConfigError(f"Diagnostics every must be a positive integer, got {every!r}")
+        self.every, self.warn = int(every), warn
+        self.warnings = []
+        self._warned = set()
+
+    # -- callback hooks ---------------------------------------------------------------------------
+    def on_train_begin(self, logs=None):
+        self.blocks = _blocks(self.model)
+        self.first = self.blocks[0][0]
+        # Weights (W and b of every Dense) as they were before the step of the next sampled batch.
+        self._before = {i: {k: np.empty_like(v) for k, v in self.model.layers[i].params.items()}
+                        for i, _ in self.blocks}
+
+    def on_epoch_begin(self, epoch, logs=None):
+        k = len(self.blocks)
+        self._n_sampled, self._n_values = 0, np.zeros(k)
+        self._sum, self._sumsq = np.zeros(k), np.zeros(k)
+        self._fired = [None] * k
+        self._saturated = np.zeros(k)
+        self._grad, self._ratio = np.zeros(k), np.zeros(k)
+        self._snapshot()                        # the weights batch 0 starts from
+
+    def on_batch_end(self, batch, logs=None):
+        if batch % self.every == 0:
+            self._measure()
+        # The weights after this step are those the next batch starts from: saving them here
+        # needs only the end-of-batch hook, which every training loop calls.
+        if (batch + 1) % self.every == 0:
+            self._snapshot()
+
+    def on_epoch_end(self, epoch, logs=None):
+        record = {"epoch": int(epoch), "batches_sampled": self._n_sampled, "layers": []}
+        n = max(self._n_sampled, 1)
+        for k, (di, ai) in enumerate(self.blocks):
+            dense = self.model.layers[di]
+            act = self.model.layers[ai] if ai is not None else None
+            mean = self._sum[k] / max(self._n_values[k], 1)
+            var = max(self._sumsq[k] / max(self._n_values[k], 1) - mean * mean, 0.0)
+            kind = type(act).__name__ if act is not None else ("logits" if k == len(self.blocks) - 1 else "linear")
+            fired = self._fired[k]
+            record["layers"].append({
+                "layer": k + 1,
+                "index": di,
+                "units": dense.n_out,
+                "activation": kind,
+                "act_mean": _finite(mean),
+                "act_std": _finite(math.sqrt(var)),
+                "dead_fraction": None if fired is None else float(1 - fired.mean()),
+                "saturated_fraction": (float(self._saturated[k] / max(self._n_values[k], 1))
+                                       if kind in SATURATION else None),
+                "grad_norm": _finite(self._grad[k] / n),
+                "weight_norm": _finite(np.linalg.norm(dense.params["W"])),
+                "update_ratio": _finite(self._ratio[k] / n),
+            })
+        record["warnings"] = self._check(record)
+        self.model.history.diagnostics.append(record)
+
+    # -- measurement ------------------------------------------------------------------------------
+    def _snapshot(self):
+        for i, saved in self._before.items():
+            for k, v in saved.items():
+                np.copyto(v, self.model.layers[i].params[k])
+
+    def _measure(self):
+        layers = self.model.layers
+        a = layers[self.first]._x           # this batch's input to the first Dense
+        for k, (di, ai) in enumerate(self.blocks):
+            before = self._before[di]
+            W = layers[di].params["W"]
+            self._grad[k] += np.linalg.norm(layers[di].grads["W"])
+            self._ratio[k] += np.linalg.norm(W - before["W"]) / max(np.linalg.norm(before["W"]), 1e-30)
+            z = a @ before["W"] + before["b"]          # (n, d_in)·(d_in, d_k), pre-step weights
+            if ai is None:
+                a = z
+            else:
+                act = layers[ai]
+                a = act.forward(z)                      # inference mode: caches nothing
+                if isinstance(act, (L.ReLU, L.LeakyReLU)):
+                    fired = (z > 0).any(axis=0)
+                    self._fired[k] = fired if self._fired[k] is None else self._fired[k] | fired
+                lo_hi = SATURATION.get(type(act).__name__)
+                if lo_hi is not None:
+                    self._saturated[k] += np.count_nonzero((a < lo_hi[0]) | (a > lo_hi[1]))
+            self._sum[k] += float(a.sum(dtype=np.float64))
+            self._sumsq[k] += float(np.einsum("ij,ij->", a, a, dtype=np.float64))
+            self._n_values[k] += a.size
+            # Layers between this activation and the next Dense (Dropout) are skipped on purpose.
+        self._n_sampled += 1
+
+    # -- warnings ---------------------------------------------------------------------------------
+    def _check(self, record):
+        found = []
+        hidden = record["layers"][:-1]
+        for s in record["layers"]:
+            name = f"layer {s['layer']}"
+            dead, sat, ratio = s["dead_fraction"], s["saturated_fraction"], s["update_ratio"]
+            if dead is not None and dead >= DEAD_WARN:
+                units = "ReLUs" if s["activation"] == "ReLU" else "LeakyReLUs"
+                found.append(("dead", s["layer"],
+                              f"{dead:.0%} of {name}'s {units} never fire: lower the learning rate "
+                              "or use He init"))
+            if sat is not None and sat >= SATURATED_WARN:
+                found.append(("saturated", s["layer"],
+                              f"{sat:.0%} of {name}'s {s['activation']} outputs are saturated, where "
+                              "the gradient is almost 0: scale the inputs to [0, 1], use Glorot init "
+                              "or lower the learning rate"))
+            if ratio is None:
+                continue
+            if ratio > UPDATE_HIGH:
+                found.append(("update_high", s["layer"],
+                              f"{name}'s weights change by {ratio:.1%} per step (‖ΔW‖/‖W‖; 0.1% to 1% "
+                              "is typical): lower the learning rate"))
+            elif ratio < UPDATE_LOW:
+                found.append(("update_low", s["layer"],
+                              f"{name}'s weights barely change ({ratio:.1e} per step, 1e-3 is "
+                              "typical): raise the learning rate, or check that gradients reach it"))
+        if hidden:
+            first, last = record["layers"][0]["grad_norm"], record["layers"][-1]["grad_norm"]
+            if first is not None and last and first < VANISHING * last:
+                found.append(("vanishing", 1,
+                              f"gradients vanish on the way down: ‖dW‖ of layer 1 is {first / last:.1e} "
+                              "times the output layer's; use ReLU with He init, or fewer layers"))
+        messages = []
+        for kind, layer, text in found:
+            messages.append(text)
+            self.warnings.append(f"epoch {record['epoch'] + 1}: {text}")
+            if self.warn and (kind, layer) not in self._warned:
+                self._warned.add((kind, layer))
+                warnings.warn(text, DiagnosticWarning, stacklevel=2)
+        return messages
+
+
+def format_diagnostics(record):
+    """One epoch's diagnostics as an aligned text table (for the CLI and notebooks)."""
+    head = ("layer", "units", "activation", "mean", "std", "dead", "saturated", "‖dW‖", "‖ΔW‖/‖W‖")
+    rows = [head]
+    num = lambda v, spec: "-" if v is None else format(v, spec)
+    for s in record["layers"]:
+        rows.append((str(s["layer"]), str(s["units"]), s["activation"], num(s["act_mean"], ".3g"),
+                     num(s["act_std"], ".3g"), num(s["dead_fraction"], ".0%"),
+                     num(s["saturated_fraction"], ".0%"), num(s["grad_norm"], ".2e"),
+                     num(s["update_ratio"], ".2e")))
+    widths = [max(len(r[c]) for r in rows) for c in range(len(head))]
+    lines = ["  ".join(v.rjust(w) for v, w in zip(r, widths)) for r in rows]
+    lines += [f"warning: {w}" for w in record.get("warnings", [])]
+    return "\n".join(lines)

@@ -1,0 +1,88 @@
+"""``nnzero explain``: one sample through the network, step by step, with its real numbers."""
+
+import argparse
+
+import numpy as np
+
+from .. import io
+from ..errors import ConfigError, DataError
+from . import common
+
+DESCRIPTION = """\
+Follow one sample through a model file: every layer's weighted sums z = x·W + b and
+activations a = f(z), then the softmax in its steps (shift the logits by their maximum,
+exponentiate, normalise by the sum) and the predicted class.
+
+The sample is row --index of the test split of the model's dataset (or --dataset NAME,
+--split train, or a CSV/NPY/NPZ --data FILE), or a digit image (--image FILE, needs Pillow),
+and goes through the preprocessing stored in the model file first."""
+
+EPILOG = """\
+examples:
+  nnzero explain model.safetensors --index 7
+  nnzero explain model.safetensors --image my_seven.png --values 16"""
+
+
+def add_parser(subparsers):
+    p = subparsers.add_parser("explain", help="one sample through the network, step by step",
+                              description=DESCRIPTION, epilog=EPILOG,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", metavar="MODEL", help="a .safetensors model file")
+    p.add_argument("--index", type=common.non_negative_int, default=0, help="row to explain (default 0)")
+    add_data_arguments(p)
+    p.add_argument("--image", metavar="FILE", help="explain a digit image instead of a data row")
+    p.add_argument("--values", type=common.positive_int, default=10, metavar="N",
+                   help="values shown per vector (default 10)")
+    return p
+
+
+def add_data_arguments(p):
+    p.add_argument("--dataset", metavar="NAME", help="mnist, fashion-mnist or kmnist (default: the model's)")
+    p.add_argument("--data-dir", metavar="DIR", help="read the dataset's IDX files from DIR")
+    p.add_argument("--split", choices=["test", "train"], default="test", help="dataset split (default test)")
+    p.add_argument("--data", metavar="FILE", help="a CSV/NPY/NPZ file of rows instead of a dataset")
+
+
+def load_rows(args, model):
+    """(X raw rows, y or None, description) from --data FILE, or the dataset's --split."""
+    from .. import datasets
+
+    if args.data is not None:
+        if args.dataset is not None or args.data_dir is not None:
+            raise ConfigError("give --data FILE or --dataset/--data-dir, not both")
+        X, y = datasets.load_file(args.data)
+        return X, y, args.data
+    name = args.dataset or common.dataset_from_model(model)
+    if name is None:
+        raise ConfigError(f"{args.model} was not trained on a named dataset; give --data FILE (or --dataset NAME)")
+    train, test = datasets.load_dataset(name, data_dir=args.data_dir)
+    X, y = train if args.split == "train" else test
+    return X, y, f"{datasets.get_spec(name).name} {args.split} set"
+
+
+def run(args):
+    from .. import explain
+
+    model = io.load(args.model)
+    if args.image is not None:
+        if args.data is not None or args.dataset is not None:
+            raise ConfigError("give --image FILE or a data source (--data/--dataset), not both")
+        from .. import images
+
+        x = images.load_digit(args.image)                       # (784,) in [0, 1]
+        spec = (getattr(model, "metadata", None) or {}).get("preprocessing") or {"kind": "none"}
+        # A model whose preprocessing starts from 0..255 pixels gets the image in that range.
+        raw = x * np.float32(255) if spec["kind"] in ("scale", "binarize") else x
+        label, where = None, args.image
+    else:
+        X, y, source = load_rows(args, model)
+        if args.index >= len(X):
+            raise DataError(f"--index {args.index} is out of range: {source} has {len(X)} rows (0..{len(X) - 1})")
+        raw, label = X[args.index], (None if y is None else y[args.index])
+        where = f"row {args.index} of {source}"
+    x = common.model_inputs(model, raw[None, :])[0]
+    result = explain.explain(model, x)
+    truth = f", true label {label.item() if hasattr(label, 'item') else label}" if label is not None else ""
+    print(f"{args.model}: {where}{truth}\n")
+    print(explain.format_explanation(result, max_values=args.values))
+    return 0

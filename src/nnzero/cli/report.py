@@ -1,0 +1,55 @@
+"""``nnzero report``: figures of a trained model and an index.html that shows them."""
+
+import argparse
+
+from .. import io
+from . import common
+from .explain import add_data_arguments, load_rows
+
+DESCRIPTION = """\
+Write a report of a model file into --out DIR: PNG figures and an index.html showing them.
+
+  curves.png         loss and accuracy per epoch, training vs validation
+  confusion.png      confusion matrix on the test data
+  weights.png        the first layer's weights, one image per unit
+  misclassified.png  test samples the model gets wrong, true → predicted label
+  diagnostics.png    per-layer statistics (when trained with --diagnostics)
+
+Test data: the test split of the model's dataset, --dataset NAME, or a labelled --data FILE;
+--no-test leaves out the figures that need it. Needs matplotlib (pip install 'nnzero[plot]')."""
+
+EPILOG = """\
+examples:
+  nnzero report model.safetensors --out report/
+  nnzero report model.safetensors --out report/ --data test.csv"""
+
+
+def add_parser(subparsers):
+    p = subparsers.add_parser("report", help="PNG figures and an HTML page about a model",
+                              description=DESCRIPTION, epilog=EPILOG,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", metavar="MODEL", help="a .safetensors model file")
+    p.add_argument("--out", metavar="DIR", required=True, help="folder for the figures and index.html")
+    add_data_arguments(p)
+    p.add_argument("--no-test", action="store_true", help="no test data: curves, weights and diagnostics only")
+    return p
+
+
+def run(args):
+    from ..errors import ConfigError
+    from ..report import write_report
+
+    model = io.load(args.model)
+    X = y = None
+    if args.no_test:
+        if args.data is not None or args.dataset is not None:
+            raise ConfigError("--no-test cannot be combined with --data or --dataset")
+    else:
+        raw, y, source = load_rows(args, model)
+        if y is None:
+            raise ConfigError(f"{source} has no labels; the report needs labelled test data (or --no-test)")
+        X = common.model_inputs(model, raw)
+        print(f"test data: {source} ({len(X)} rows)")
+    index = write_report(model, args.out, X, y)
+    print(f"wrote {index}")
+    return 0
