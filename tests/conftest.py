@@ -1,0 +1,23 @@
+"""Shared fixtures. Keep this small and generic; put test-specific helpers in the test file."""
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture
+def rng():
+    """A fresh, fixed-seed Generator for test data (never the global NumPy RNG)."""
+    return np.random.default_rng(12345)
+
+
+@pytest.fixture(scope="session")
+def mnist_small():
+    """A few thousand bundled MNIST digits, float32 in [0, 1], loaded once per session:
+    ``((X_train (4000, 784), y_train (4000,)), (X_test (1000, 784), y_test (1000,)))``."""
+    datasets = pytest.importorskip("nnzero.datasets")
+    if not hasattr(datasets, "load_mnist"):
+        pytest.skip("nnzero.datasets.load_mnist is not available")
+    (X_train, y_train), (X_test, y_test) = datasets.load_mnist(normalize=True)
+    # Copies, so the full 60000-image arrays can be freed.
+    return ((X_train[:4000].copy(), y_train[:4000].copy()),
+            (X_test[:1000].copy(), y_test[:1000].copy()))
