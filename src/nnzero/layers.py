@@ -219,7 +219,9 @@ class Dropout(Layer):
         self.rng = None
 
     def forward(self, x, training=False):
-        if not training or self.rate == 0:
+        if not training:
+            return x                      # inference leaves the layer untouched
+        if self.rate == 0:
             self._scale = None
             return x
         if self.rng is None:

@@ -160,7 +160,8 @@ class Sequential:
             y = y[:, 0]
         if y.ndim != 1 or y.shape[0] != n:
             raise ShapeError(f"{name} must have shape ({n},), got {y.shape}")
-        classes = self.classes_
+        # Built but never fitted: labels are output indices, as predict() returns them.
+        classes = self.classes_ if self.classes_ is not None else np.arange(self.n_outputs)
         if y.dtype.kind == "f" and not np.isfinite(y).all():
             raise DataError(f"{name} contains NaN or infinite values")
         try:

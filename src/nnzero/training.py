@@ -248,6 +248,9 @@ def fit(model, X, y, epochs=10, batch_size=128, optimizer=None, validation_data=
                     tb = target[idx]
                     wb = None if weight is None else weight[idx]
                 m = len(xb)
+                for cb in callbacks:
+                    if hasattr(cb, "on_batch_begin"):
+                        cb.on_batch_begin(b, {"size": m})
                 out = model.forward(xb, training=True)
                 if model.is_classifier:
                     correct += int(np.count_nonzero(out.argmax(axis=1) == tb))
