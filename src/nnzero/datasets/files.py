@@ -1,0 +1,190 @@
+"""User data files for the CLI's ``--data``: ``.csv``, ``.npz``, ``.npy``; and the dataset checksum.
+
+NumPy files are read with ``allow_pickle=False`` and validated before anything is allocated:
+every array's header (dtype, shape) is checked against the bytes the file really holds, so a
+header claiming a terabyte is refused instead of allocated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError
+from .csvfile import load_csv
+
+X_KEYS = ("X", "x", "X_train", "x_train", "data", "images", "inputs", "features")
+Y_KEYS = ("y", "Y", "y_train", "labels", "targets", "target")
+_NUMERIC_KINDS = "biuf"  # bool, signed, unsigned, float
+_MAX_DEFLATE_RATIO = 1032  # DEFLATE cannot expand more than ~1032:1
+
+
+def _read_npy_header(fp, where: str):
+    """Read a .npy magic + header from ``fp`` → (shape, dtype, number of payload bytes)."""
+    try:
+        version = np.lib.format.read_magic(fp)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(fp)
+        elif version == (2, 0):
+            shape, _, dtype = np.lib.format.read_array_header_2_0(fp)
+        else:
+            raise DataError(f"{where}: unsupported .npy format version {version}")
+    except DataError:
+        raise
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+        raise DataError(f"{where}: not a valid .npy array ({e})") from e
+    if dtype.hasobject or dtype.kind not in _NUMERIC_KINDS or dtype.fields is not None:
+        raise DataError(f"{where}: holds {dtype} data; expected a numeric array (bool, int, "
+                        f"float). Object arrays would need pickle, which nnzero never loads")
+    count = 1
+    for d in shape:
+        count *= d
+    return shape, dtype, count * dtype.itemsize
+
+
+def _check_array(arr: np.ndarray, where: str, role: str) -> np.ndarray:
+    """Common checks: non-empty, finite; X becomes 2-D (n, features), y stays 1-D."""
+    if arr.size == 0 or arr.ndim == 0:
+        raise DataError(f"{where}: {role} is empty or a scalar (shape {arr.shape})")
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        bad = np.argwhere(~np.isfinite(arr))[0]
+        raise DataError(f"{where}: {role} has a non-finite value ({arr[tuple(bad)]}) at index "
+                        f"{tuple(int(i) for i in bad)}")
+    if role == "y":
+        if arr.ndim == 2 and arr.shape[1] == 1:
+            arr = arr[:, 0]
+        if arr.ndim != 1:
+            raise DataError(f"{where}: y must be 1-D (n_samples,), got shape {arr.shape}")
+        return arr
+    if arr.ndim == 1:
+        raise DataError(f"{where}: X must be 2-D (n_samples, n_features), got shape "
+                        f"{arr.shape}; reshape it to ({arr.shape[0]}, 1) if it is one feature")
+    return arr.reshape(arr.shape[0], -1)  # images (n, 28, 28) → (n, 784)
+
+
+def load_npy(path) -> np.ndarray:
+    """Load one numeric array from a ``.npy`` file → X (n, features); never unpickles."""
+    path = Path(path)
+    where = str(path)
+    try:
+        with open(path, "rb") as f:
+            shape, dtype, nbytes = _read_npy_header(f, where)
+            have = os.fstat(f.fileno()).st_size - f.tell()
+            if have != nbytes:
+                raise DataError(f"{where}: header declares {dtype} {shape} = {nbytes} bytes but "
+                                f"the file holds {have}; it is truncated or corrupted")
+            f.seek(0)
+            arr = np.load(f, allow_pickle=False)
+    except DataError:
+        raise
+    except OSError as e:
+        raise DataError(f"{where}: cannot open: {e.strerror or e}") from e
+    except (ValueError, EOFError) as e:
+        raise DataError(f"{where}: not a valid .npy file ({e})") from e
+    return _check_array(arr, where, "X")
+
+
+def _zip_member_ok(zf: zipfile.ZipFile, name: str, where: str) -> None:
+    """Check a .npz member's header and sizes before numpy allocates its array."""
+    info = zf.getinfo(name)
+    if info.compress_type == zipfile.ZIP_STORED:
+        plausible = info.compress_size
+    elif info.compress_type == zipfile.ZIP_DEFLATED:
+        plausible = info.compress_size * _MAX_DEFLATE_RATIO + 1024
+    else:
+        raise DataError(f"{where}: member {name!r} uses zip compression method "
+                        f"{info.compress_type}; expected stored or deflated (np.savez)")
+    if info.file_size > plausible:
+        raise DataError(f"{where}: member {name!r} claims {info.file_size} bytes, more than its "
+                        f"{info.compress_size} compressed bytes can hold; the file is corrupted")
+    with zf.open(info) as m:
+        shape, dtype, nbytes = _read_npy_header(m, f"{where}[{name}]")
+        header_len = m.tell()
+    if header_len + nbytes != info.file_size:
+        raise DataError(f"{where}: member {name!r} declares {dtype} {shape} = {nbytes} bytes but "
+                        f"holds {info.file_size - header_len}; the file is truncated or corrupted")
+
+
+def load_npz(path):
+    """Load ``(X, y or None)`` from a ``.npz`` archive, with ``allow_pickle=False``.
+
+    X is the first of the keys X, x, X_train, x_train, data, images, inputs, features (or the only
+    array), y the first of y, Y, y_train, labels, targets, target; other arrays are ignored (so a
+    Keras-style ``x_train/y_train/x_test/y_test`` file gives its training split). X comes back as
+    (n, features): images (n, 28, 28) are flattened. y keeps its stored dtype.
+    """
+    path = Path(path)
+    where = str(path)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = {n[:-4]: n for n in zf.namelist() if n.endswith(".npy")}
+            x_key = next((k for k in X_KEYS if k in names), None)
+            if x_key is None and len(names) == 1:
+                x_key = next(iter(names))
+            if x_key is None:
+                raise DataError(f"{where}: no array named {'/'.join(X_KEYS[:4])} (found "
+                                f"{', '.join(sorted(names)) or 'no arrays'})")
+            y_key = next((k for k in Y_KEYS if k in names), None)
+            keys = [k for k in (x_key, y_key) if k is not None]
+            for k in keys:
+                _zip_member_ok(zf, names[k], where)
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in keys}
+    except DataError:
+        raise
+    except OSError as e:
+        raise DataError(f"{where}: cannot open: {e.strerror or e}") from e
+    except (zipfile.BadZipFile, ValueError, EOFError, KeyError) as e:
+        raise DataError(f"{where}: not a valid .npz file ({e})") from e
+    X = _check_array(arrays[x_key], where, "X")
+    if y_key is None:
+        return X, None
+    y = _check_array(arrays[y_key], where, "y")
+    if len(y) != len(X):
+        raise DataError(f"{where}: {len(y)} labels ({y_key}) for {len(X)} samples ({x_key})")
+    return X, y
+
+
+def load_file(path, **kwargs):
+    """Load ``(X, y or None)`` from a data file, by extension: .csv, .npz, or .npy (X only).
+
+    Keyword arguments go to :func:`load_csv` (label_column=, delimiter=, ...).
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    if suffix == ".csv":
+        return load_csv(path, **kwargs)
+    if kwargs:
+        raise DataError(f"{path}: options {', '.join(kwargs)} only apply to .csv files")
+    if suffix == ".npz":
+        return load_npz(path)
+    if suffix == ".npy":
+        return load_npy(path), None
+    raise DataError(f"{path}: unsupported data file type {suffix or '(no extension)'!r}; "
+                    f"expected .csv, .npz or .npy (for IDX files use --data-dir)")
+
+
+def dataset_checksum(X, y=None) -> str:
+    """SHA-256 hex of the data: each array's dtype, shape and little-endian bytes, X then y.
+
+    The same values give the same checksum on any machine; it goes in the model file's metadata
+    so a model can be traced to the exact data it saw.
+    """
+    h = hashlib.sha256(b"nnzero-dataset-v1;")
+    for role, arr in (("X", X), ("y", y)):
+        if arr is None:
+            h.update(f"{role}:none;".encode())
+            continue
+        arr = np.asarray(arr)
+        if arr.dtype.hasobject:
+            raise DataError(f"dataset_checksum: {role} has dtype object; expected numbers")
+        arr = arr.astype(arr.dtype.newbyteorder("<"), copy=False)  # no copy on x86/ARM
+        h.update(f"{role}:{arr.dtype.str}:{arr.shape};".encode())
+        h.update(memoryview(np.ascontiguousarray(arr)).cast("B"))
+    return h.hexdigest()
