@@ -1,0 +1,460 @@
+"""scikit-learn estimators on the nnzero core: ``MLPClassifier`` and ``MLPRegressor``.
+
+    from nnzero.sklearn import MLPClassifier
+    clf = make_pipeline(StandardScaler(), MLPClassifier((256, 128), dropout=0.2, early_stopping=True))
+    clf.fit(X, y).score(X_test, y_test)
+
+Parameters mean what they mean in ``sklearn.neural_network.MLPClassifier``; ours are ``dropout``
+(rate after each hidden activation), ``dtype`` ('float32', the fast default, or 'float64'),
+``schedule`` (nnzero's 'constant', 'cosine', 'step', 'warmup' or a config dict, over ``max_iter``
+epochs; it replaces sklearn's ``learning_rate``/``power_t``), ``callbacks`` (nnzero callbacks,
+e.g. ``nz.EarlyStopping``) and, for the classifier, ``class_weight``. Differences: solvers are
+'adam', 'sgd' and 'adamw' (no 'lbfgs'); weights start Glorot-uniform as in sklearn, but biases
+at zero; the output is a softmax over every class, two included, so ``coefs_[-1]`` is (n_hidden, n_classes).
+
+Objective, the same as sklearn's, so ``alpha`` and ``learning_rate_init`` carry over: with
+sample weights w_i (``sample_weight`` × ``class_weight``; all 1 by default)
+
+    J = Σ_i w_i·ℓ_i / Σ_i w_i  +  α / (2·Σ_i w_i) · Σ_layers ‖W‖²      (biases are not penalised)
+
+ℓ is the cross-entropy, or half the squared error averaged over outputs. A batch of m rows is
+given weights w/mean(w) (×½ for the regressor) and the penalty becomes weight decay
+λ = α/(m·mean(w)) in the optimizer (g ← g + λ·W, weights only). Full-batch this is exactly J;
+per mini-batch it is sklearn's batch objective in expectation. With solver='adamw', ``alpha`` is
+instead AdamW's decoupled decay (W ← W·(1 − lr·α) each step) and adds nothing to the loss.
+
+Stopping follows sklearn: after each epoch the loss (with its penalty) is appended to
+``loss_curve_``; training stops once it has not fallen below ``best_loss_ − tol`` for more than
+``n_iter_no_change`` epochs, or, with ``early_stopping``, once the held-out score (accuracy, or
+R² for the regressor, on a stratified ``validation_fraction`` of the data) has not risen above
+best + tol; the weights of the best score are then restored. Reaching ``max_iter`` first emits
+a ``ConvergenceWarning``. Fitted models save to nnzero's safetensors files: ``est.save(path)``,
+``MLPClassifier.load(path)``.
+"""
+
+import math
+import warnings
+
+import numpy as np
+
+try:
+    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.metrics import accuracy_score, r2_score
+    from sklearn.utils import check_random_state
+    from sklearn.utils.class_weight import compute_class_weight
+    from sklearn.utils.multiclass import check_classification_targets
+    from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError("nnzero.sklearn needs scikit-learn: pip install 'nnzero[sklearn]'") from exc
+
+from . import layers as L
+from . import optimizers
+from .callbacks import Callback
+from .errors import ConfigError, DataError, ModelFileError
+from .model import Sequential, as_dtype
+from .training import stratified_split
+
+ACTIVATIONS = {"relu": L.ReLU, "leaky_relu": L.LeakyReLU, "tanh": L.Tanh, "logistic": L.Sigmoid,
+               "sigmoid": L.Sigmoid, "identity": None}
+
+
+class _FromEpoch:
+    """``schedule`` evaluated ``offset`` epochs in, out of ``total``: partial_fit trains one epoch
+    per call, so the schedule advances by one epoch per call over ``max_iter`` calls."""
+
+    def __init__(self, schedule, offset, total):
+        self.schedule, self.offset, self.total = schedule, offset, total
+
+    def __call__(self, epoch, epochs):
+        return self.schedule(self.offset + epoch, self.total)
+
+    def config(self):
+        return self.schedule.config()
+
+
+class _Monitor(Callback):
+    """sklearn's per-epoch bookkeeping and stopping rule, as an nnzero callback (see module doc)."""
+
+    def __init__(self, est, decay, n_train, val):
+        self.est, self.decay, self.n_train, self.val = est, decay, n_train, val
+        self.stopped = False
+
+    def on_epoch_end(self, epoch, logs=None):
+        est = self.est
+        penalty = 0.5 * self.decay * sum(float(np.dot(W.ravel(), W.ravel()))
+                                           for W in self.model.params.values() if W.ndim == 2)
+        est.loss_ = logs["loss"] + penalty
+        est.loss_curve_.append(est.loss_)
+        est.n_iter_ += 1
+        est.t_ += self.n_train
+        if self.val is not None:
+            Xv, yv, wv = self.val
+            score = est._score_fn(yv, est._predict_raw(Xv), sample_weight=wv)
+            est.validation_scores_.append(score)
+            if est.verbose:
+                print(f"validation score {score:.6f}", flush=True)
+            worse = score < est.best_validation_score_ + est.tol
+            if score > est.best_validation_score_:
+                est.best_validation_score_ = score
+                est._best_weights = self.model.get_weights()
+        else:
+            worse = est.loss_ > est.best_loss_ - est.tol
+            est.best_loss_ = min(est.best_loss_, est.loss_)
+        est._no_improvement_count = est._no_improvement_count + 1 if worse else 0
+        if est._no_improvement_count > est.n_iter_no_change:
+            self.stopped = self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.val is not None and self.est._best_weights is not None:
+            self.model.set_weights(self.est._best_weights)
+
+
+class _BaseMLP(BaseEstimator):
+    """The shared core of MLPClassifier and MLPRegressor; see the module docstring."""
+
+    _is_classifier = False
+
+    # -- settings ------------------------------------------------------------------------------
+    def _settings(self):
+        """Validate the parameters (sklearn: __init__ only stores them) → (hidden, dtype)."""
+        sizes, vf = self.hidden_layer_sizes, self.validation_fraction
+        hidden = tuple(sizes) if isinstance(sizes, (list, tuple, np.ndarray)) else (sizes,)
+        if self.solver == "lbfgs":
+            raise ConfigError("solver 'lbfgs' is not available: nnzero trains with mini-batch "
+                              "gradients; use 'adam', 'sgd' or 'adamw'")
+        for name, ok, expected in (
+                ("hidden_layer_sizes", all(_is_int(h, 1) for h in hidden), "positive integers"),
+                ("activation", self.activation in ACTIVATIONS, f"one of {sorted(ACTIVATIONS)}"),
+                ("solver", self.solver in ("adam", "sgd", "adamw"), "'adam', 'sgd' or 'adamw'"),
+                ("max_iter", _is_int(self.max_iter, 1), "a positive integer"),
+                ("n_iter_no_change", _is_int(self.n_iter_no_change, 1), "a positive integer"),
+                ("alpha", _is_real(self.alpha), "a finite number ≥ 0"),
+                ("tol", _is_real(self.tol), "a finite number ≥ 0"),
+                ("batch_size", isinstance(self.batch_size, str) and self.batch_size == "auto"
+                 or self.batch_size is None or _is_int(self.batch_size, 1),
+                 "'auto', None (full batch) or a positive integer"),
+                ("validation_fraction", not self.early_stopping or _is_real(vf) and 0 < vf < 1, "in (0, 1)"),
+                ("callbacks", self.callbacks is None or isinstance(self.callbacks, (list, tuple)),
+                 "a list of nnzero callbacks")):
+            if not ok:
+                raise ConfigError(f"{name} must be {expected}, got {getattr(self, name)!r}")
+        return hidden, as_dtype(self.dtype)
+
+    def _build(self, hidden, n_features, n_outputs, dtype):
+        act = ACTIVATIONS[self.activation]
+        stack, n = [], n_features
+        for h in hidden:
+            stack.append(L.Dense(n, h, init="glorot"))
+            stack += [act()] if act is not None else []
+            stack += [L.Dropout(self.dropout)] if self.dropout else []
+            n = h
+        stack.append(L.Dense(n, n_outputs, init="glorot"))
+        if self._is_classifier:
+            stack.append(L.Softmax())
+        return Sequential(stack, loss="cross_entropy" if self._is_classifier else "mse", dtype=dtype)
+
+    def _make_optimizer(self):
+        schedule = optimizers.get_schedule(self.schedule)
+        if self.solver == "sgd":
+            return optimizers.SGD(self.learning_rate_init, momentum=self.momentum, schedule=schedule,
+                                  nesterov=bool(self.nesterovs_momentum and self.momentum))
+        cls = optimizers.Adam if self.solver == "adam" else optimizers.AdamW
+        return cls(self.learning_rate_init, beta1=self.beta_1, beta2=self.beta_2, eps=self.epsilon,
+                   weight_decay=0.0, schedule=schedule)
+
+    # -- training ------------------------------------------------------------------------------
+    def _fit(self, X, y, sample_weight, partial, classes=None):
+        hidden, dtype = self._settings()
+        if partial and self.early_stopping:
+            raise ConfigError("partial_fit does not support early_stopping=True")
+        first = not hasattr(self, "model_") or not (partial or self.warm_start)
+        X, y = validate_data(self, X, y, reset=first, dtype=dtype, order="C",
+                             multi_output=not self._is_classifier, y_numeric=not self._is_classifier)
+        target = self._encode_target(y, first, partial, classes, dtype)
+        weight = self._weights(X, target, sample_weight, partial)
+        if first:
+            self.model_ = self._build(hidden, X.shape[1], self.n_outputs_, dtype)
+            self._seeds = check_random_state(self.random_state)
+            self.loss_curve_, self.t_ = [], 0
+            self._no_improvement_count = 0
+            self.best_loss_ = None if self.early_stopping else math.inf
+            self.validation_scores_ = [] if self.early_stopping else None
+            self.best_validation_score_ = -math.inf if self.early_stopping else None
+        seed = int(self._seeds.randint(np.iinfo(np.int32).max))
+        val = None
+        if self.early_stopping:
+            split_rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(4)[3])  # 0-2: the core's
+            tr, va = stratified_split(target if self._is_classifier else np.zeros(len(X)),
+                                      self.validation_fraction, split_rng, stratify=self._is_classifier)
+            if len(va) < 2:
+                raise DataError(f"the validation set has {len(va)} sample(s) of {len(X)}: increase "
+                                "validation_fraction or give more data")
+            val = (X[va], target[va], None if weight is None else weight[va])
+            X, target, weight = X[tr], target[tr], None if weight is None else weight[tr]
+            self._best_weights = None
+        n = len(X)
+        m = min(200, n) if self.batch_size == "auto" else n if self.batch_size is None else min(self.batch_size, n)
+        mean_w = 1.0 if weight is None else float(weight.mean())
+        if mean_w == 0:
+            raise DataError("sample weights are all zero on the training part; at least one must be > 0")
+        core_weight = None if weight is None else weight / mean_w
+        if not self._is_classifier:  # the core's MSE is Σ(ŷ−y)²; sklearn's loss is half of it
+            core_weight = np.full(n, 0.5) if core_weight is None else 0.5 * core_weight
+        if first or not partial or not hasattr(self, "_optimizer"):   # warm_start: new optimizer, as sklearn
+            self._optimizer = self._make_optimizer()
+        opt = self._optimizer
+        decay = self.alpha / (m * mean_w)
+        opt.weight_decay = float(self.alpha) if self.solver == "adamw" else decay
+        base = opt.schedule.schedule if isinstance(opt.schedule, _FromEpoch) else opt.schedule
+        opt.schedule = _FromEpoch(base, len(self.loss_curve_), self.max_iter) if partial else base
+        self.n_iter_ = 0
+        monitor = _Monitor(self, 0.0 if self.solver == "adamw" else decay, n, val)
+        self.model_.fit(X, target, epochs=1 if partial else self.max_iter, batch_size=m, optimizer=opt,
+                        callbacks=[monitor, *(self.callbacks or [])], seed=seed,
+                        verbose=min(int(self.verbose), 2), shuffle=self.shuffle, sample_weight=core_weight,
+                        classes=np.arange(len(self.classes_)) if self._is_classifier else None)
+        self.history_ = self.model_.history
+        self._sync()
+        if not partial and not monitor.stopped and self.n_iter_ == self.max_iter:
+            warnings.warn(f"{type(self).__name__}: max_iter={self.max_iter} epochs reached and the "
+                          f"optimization hasn't converged yet (tol={self.tol}).", ConvergenceWarning, stacklevel=3)
+        return self
+
+    def _sync(self):
+        """Point the learned attributes at the model's arrays (no copies)."""
+        dense = [layer for layer in self.model_.layers if isinstance(layer, L.Dense)]
+        self.coefs_ = [d.params["W"] for d in dense]
+        self.intercepts_ = [d.params["b"] for d in dense]
+        self.n_layers_ = len(dense) + 1
+        self.out_activation_ = "softmax" if self._is_classifier else "identity"
+        if self._is_classifier:
+            self.model_.classes_ = self.classes_     # so model_.predict and saved files give labels
+
+    def _weights(self, X, target, sample_weight, partial):
+        """Per-row weights (float64, (n,)) from sample_weight × class_weight, or None."""
+        cw = getattr(self, "class_weight", None)
+        if sample_weight is None and cw is None:
+            return None
+        w = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+        if cw is not None:
+            if partial and cw == "balanced":
+                raise ConfigError("class_weight='balanced' needs the whole data set: not supported in "
+                                  "partial_fit; pass a dict of class weights")
+            per_class = compute_class_weight(cw, classes=self.classes_, y=self.classes_[target])
+            w = w * per_class[target]
+        return w
+
+    def _predict_raw(self, X):
+        """Model outputs for validated X: class indices, or (n, k) regression outputs."""
+        if self._is_classifier:
+            return self.model_.predict_proba(X).argmax(axis=1)
+        return self.model_.predict(X)
+
+    def _check_predict_input(self, X):
+        check_is_fitted(self)
+        return validate_data(self, X, reset=False, dtype=self.model_.dtype, order="C")
+
+    # -- files ---------------------------------------------------------------------------------
+    def save(self, path):
+        """Write a safetensors model file (see :mod:`nnzero.io`): the network, ``classes_``, and
+        under ``training["sklearn"]`` this estimator's parameters and curves. Callbacks are not
+        saved. ``nz.load(path)`` reads it as a plain Sequential whose ``predict`` gives labels."""
+        from . import io
+
+        check_is_fitted(self)
+        params = {k: v for k, v in self.get_params().items() if k != "callbacks"}
+        if params["schedule"] is not None:
+            params["schedule"] = optimizers.get_schedule(params["schedule"]).config()
+        params["hidden_layer_sizes"] = list(self._settings()[0])
+        params["dtype"] = self.model_.dtype.name
+        model = self.model_
+        if self._is_classifier and self.classes_.dtype == object:   # e.g. strings in an object array
+            model.classes_ = self.classes_.astype(str)
+        try:
+            io.save(model, path, training={"sklearn": {
+                "estimator": type(self).__name__, "params": params, "loss_curve": self.loss_curve_,
+                "validation_scores": self.validation_scores_, "n_iter": self.n_iter_, "t": self.t_}})
+        finally:
+            self._sync()
+
+    @classmethod
+    def load(cls, path):
+        """The fitted estimator saved by :meth:`save` at ``path``, ready to predict (and to go on
+        with ``partial_fit`` or ``warm_start``, with a fresh optimizer). Raises ModelFileError."""
+        from . import io
+
+        model = io.load(path)
+        meta = (model.metadata.get("training") or {}).get("sklearn")
+        if not isinstance(meta, dict) or meta.get("estimator") != cls.__name__:
+            found = meta.get("estimator") if isinstance(meta, dict) else "a plain nnzero model"
+            raise ModelFileError(f"{path}: expected a file written by {cls.__name__}.save, found {found!r}")
+        try:
+            params = dict(meta["params"])
+            params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
+            est = cls(**params)
+            hidden, dtype = est._settings()
+            expected = est._build(hidden, model.n_features, model.n_outputs, dtype).config()
+            curve = [float(v) for v in meta["loss_curve"]]
+            scores = None if meta["validation_scores"] is None else [float(v) for v in meta["validation_scores"]]
+            n_iter, t = int(meta["n_iter"]), int(meta["t"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelFileError(f"{path}: invalid {cls.__name__} settings: {exc}") from None
+        if expected != model.config():
+            raise ModelFileError(f"{path}: the network does not match the saved {cls.__name__} parameters")
+        est.model_, est.n_features_in_, est.n_outputs_ = model, model.n_features, model.n_outputs
+        if cls._is_classifier:
+            est.classes_ = np.asarray(model.classes_)
+        est.loss_curve_, est.validation_scores_, est.n_iter_, est.t_ = curve, scores, n_iter, t
+        est.loss_ = curve[-1] if curve else None
+        est.best_loss_ = None if est.early_stopping else min(curve, default=math.inf)
+        est.best_validation_score_ = max(scores, default=-math.inf) if est.early_stopping and scores is not None else None
+        est.history_ = model.history
+        est._seeds, est._no_improvement_count = check_random_state(est.random_state), 0
+        est._sync()
+        return est
+
+
+def _is_int(v, low):
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= low
+
+
+def _is_real(v):
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and 0 <= v < math.inf
+
+
+def _store_params(est, params):
+    """sklearn's rule for __init__: store every argument as given, validate nothing."""
+    for name, value in params.items():
+        if name not in ("self", "__class__"):
+            setattr(est, name, value)
+
+
+_COMMON_DOC = """
+    hidden_layer_sizes : int or tuple of int, default (100,)   width of each hidden layer.
+    activation : 'relu' | 'tanh' | 'logistic' | 'identity' | 'leaky_relu', default 'relu'.
+    solver : 'adam' | 'sgd' | 'adamw', default 'adam'.
+    alpha : float, default 1e-4   L2 strength (see the module docstring for the exact mapping).
+    batch_size : 'auto' (= min(200, n)) | int | None (full batch).
+    learning_rate_init : float, default 1e-3.    max_iter : int, default 200 (epochs).
+    shuffle, random_state, tol, verbose, warm_start, momentum, nesterovs_momentum,
+    early_stopping, validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change : as sklearn.
+    dropout : float in [0, 1), default 0   dropout rate after each hidden activation.
+    dtype : 'float32' (default) | 'float64'   the one float type of weights and computation.
+    schedule : None | 'cosine' | 'step' | 'warmup' | dict | Schedule   learning-rate schedule.
+    callbacks : list of nnzero callbacks, called every epoch (``self.model`` is ``model_``).
+
+    Attributes: ``model_`` (the nnzero Sequential), ``history_`` (its History of the last call),
+    ``coefs_``/``intercepts_`` (the model's own arrays, W (n_in, n_out) and b (n_out,) per layer),
+    ``loss_curve_``, ``loss_``, ``best_loss_``, ``validation_scores_``, ``best_validation_score_``,
+    ``n_iter_`` (epochs of the last call), ``t_``, ``n_features_in_``, ``n_outputs_``, ``n_layers_``.
+"""
+
+
+class MLPClassifier(ClassifierMixin, _BaseMLP):
+    __doc__ = """A multi-layer perceptron classifier trained by nnzero (softmax output, cross-entropy).
+
+    class_weight : None | 'balanced' | {label: weight}   multiplies ``sample_weight`` per class.
+    """ + _COMMON_DOC + """    ``classes_`` : the sorted labels, any type (strings too).
+    """
+
+    _is_classifier = True
+    _score_fn = staticmethod(accuracy_score)
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=1e-4,
+                 batch_size="auto", learning_rate_init=1e-3, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1, beta_1=0.9,
+                 beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, dropout=0.0, dtype="float32",
+                 schedule=None, callbacks=None, class_weight=None):
+        _store_params(self, locals())
+
+    def fit(self, X, y, sample_weight=None):
+        """Train on X (n, d) and labels y (n,) of any type for ``max_iter`` epochs (or until
+        converged); returns self."""
+        return self._fit(X, y, sample_weight, partial=False)
+
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """One epoch over (X, y), keeping the weights and the optimizer's state between calls.
+        ``classes`` (every label that will ever appear) is required on the first call."""
+        return self._fit(X, y, sample_weight, partial=True, classes=classes)
+
+    def _encode_target(self, y, first, partial, classes, dtype):
+        """Labels → indices into ``classes_`` (int64, (n,)); sets ``classes_`` on a first call."""
+        check_classification_targets(y)
+        if first:
+            if partial and classes is None:
+                raise ConfigError("classes must be passed on the first call to partial_fit")
+            labels = np.unique(y if classes is None else classes)
+            if len(labels) < 2:
+                raise DataError(f"{type(self).__name__} needs at least 2 classes; y has 1 class, {labels[0]!r}")
+            self.classes_ = labels
+            self.n_outputs_ = len(labels)
+        elif classes is not None and not np.array_equal(np.unique(classes), self.classes_):
+            raise DataError(f"classes={np.unique(classes).tolist()} differ from the classes of the "
+                            f"first call, {self.classes_.tolist()}")
+        pos = np.minimum(np.searchsorted(self.classes_, y), len(self.classes_) - 1)
+        unknown = self.classes_[pos] != y
+        if unknown.any():
+            raise DataError(f"y has labels {np.unique(y[unknown])[:5].tolist()} that are not among "
+                            f"classes_ {self.classes_.tolist()}")
+        if not partial and not first and len(np.unique(pos)) != len(self.classes_):
+            raise DataError(f"warm_start needs y with the classes of the previous fit, "
+                            f"{self.classes_.tolist()}; y has {np.unique(y).tolist()}")
+        return pos.astype(np.int64)
+
+    def predict_proba(self, X):
+        """Class probabilities (n, n_classes), columns in ``classes_`` order, rows summing to 1."""
+        X = self._check_predict_input(X)
+        return self.model_.predict_proba(X).astype(np.float64)
+
+    def predict_log_proba(self, X):
+        """log of :meth:`predict_proba`."""
+        return np.log(self.predict_proba(X))
+
+    def predict(self, X):
+        """Labels (n,) from ``classes_``: the most probable class of each row."""
+        idx = self._predict_raw(self._check_predict_input(X))
+        return self.classes_[idx]
+
+
+class MLPRegressor(RegressorMixin, _BaseMLP):
+    __doc__ = """A multi-layer perceptron regressor trained by nnzero (linear output, squared error).
+    y may be (n,) or (n, k): several outputs are fitted jointly.
+    """ + _COMMON_DOC
+
+    _score_fn = staticmethod(r2_score)
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=1e-4,
+                 batch_size="auto", learning_rate_init=1e-3, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1, beta_1=0.9,
+                 beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, dropout=0.0, dtype="float32",
+                 schedule=None, callbacks=None):
+        _store_params(self, locals())
+
+    def fit(self, X, y, sample_weight=None):
+        """Train on X (n, d) and targets y (n,) or (n, k); returns self."""
+        return self._fit(X, y, sample_weight, partial=False)
+
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch over (X, y), keeping the weights and the optimizer's state between calls."""
+        return self._fit(X, y, sample_weight, partial=True)
+
+    def _encode_target(self, y, first, partial, classes, dtype):
+        y = y.reshape(len(y), -1)
+        if first:
+            self.n_outputs_ = y.shape[1]
+        elif y.shape[1] != self.n_outputs_:
+            raise DataError(f"y has {y.shape[1]} outputs, but the model was fitted with {self.n_outputs_}")
+        return np.ascontiguousarray(y, dtype=dtype)
+
+    def predict(self, X):
+        """Predictions (n,) for one output, (n, k) for k."""
+        out = self._predict_raw(self._check_predict_input(X)).astype(np.float64)
+        return out.ravel() if self.n_outputs_ == 1 else out
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
