@@ -77,10 +77,12 @@ def test_updates_match_sklearn_from_the_same_weights(kind, solver, kwargs, rng):
     X = rng.normal(size=(40, 6))
     sw = rng.integers(0, 4, size=40).astype(float)
     if kind == "classifier":
-        y, ours_cls, sk_cls, extra = rng.integers(0, 3, size=40), MLPClassifier, sk_nn.MLPClassifier, {"classes": [0, 1, 2]}
+        y, extra = rng.integers(0, 3, size=40), {"classes": [0, 1, 2]}
+        ours_cls, sk_cls = MLPClassifier, sk_nn.MLPClassifier
     else:
         # one output: with k > 1 sklearn's gradient is k times that of its own loss
-        y, ours_cls, sk_cls, extra = rng.normal(size=40), MLPRegressor, sk_nn.MLPRegressor, {}
+        y, extra = rng.normal(size=40), {}
+        ours_cls, sk_cls = MLPRegressor, sk_nn.MLPRegressor
     settings = dict(hidden_layer_sizes=(5,), solver=solver, alpha=0.3, learning_rate_init=0.05,
                     batch_size=40, shuffle=False, random_state=0, **kwargs)
     ours = ours_cls(dtype="float64", **settings).partial_fit(X, y, **extra)

@@ -9,8 +9,8 @@ Parameters mean what they mean in ``sklearn.neural_network.MLPClassifier``; ours
 ``schedule`` (nnzero's 'constant', 'cosine', 'step', 'warmup' or a config dict, over ``max_iter``
 epochs; it replaces sklearn's ``learning_rate``/``power_t``), ``callbacks`` (nnzero callbacks,
 e.g. ``nz.EarlyStopping``) and, for the classifier, ``class_weight``. Differences: solvers are
-'adam', 'sgd' and 'adamw' (no 'lbfgs'); weights start Glorot-uniform as in sklearn, but biases
-at zero; the output is a softmax over every class, two included, so ``coefs_[-1]`` is (n_hidden, n_classes).
+'adam', 'sgd' and 'adamw' (no 'lbfgs'); weights start Glorot-uniform as in sklearn, biases at
+zero; the output is a softmax over every class, two included: ``coefs_[-1]`` is (n_hidden, n_classes).
 
 Objective, the same as sklearn's, so ``alpha`` and ``learning_rate_init`` carry over: with
 sample weights w_i (``sample_weight`` × ``class_weight``; all 1 by default)
@@ -308,7 +308,7 @@ class _BaseMLP(BaseEstimator):
         est.loss_curve_, est.validation_scores_, est.n_iter_, est.t_ = curve, scores, n_iter, t
         est.loss_ = curve[-1] if curve else None
         est.best_loss_ = None if est.early_stopping else min(curve, default=math.inf)
-        est.best_validation_score_ = max(scores, default=-math.inf) if est.early_stopping and scores is not None else None
+        est.best_validation_score_ = max(scores or [], default=-math.inf) if est.early_stopping else None
         est.history_ = model.history
         est._seeds, est._no_improvement_count = check_random_state(est.random_state), 0
         est._sync()
