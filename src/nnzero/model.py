@@ -184,7 +184,7 @@ class Sequential:
             uniq = np.unique(y)
             integral = y.dtype.kind in "iub" or (y.dtype.kind == "f" and np.all(uniq == np.round(uniq)))
             if integral and uniq.size and uniq.min() >= 0 and uniq.max() < self.n_outputs:
-                classes = np.arange(self.n_outputs)          # digits 0..9 keep their meaning
+                classes = np.arange(self.n_outputs).astype(y.dtype)   # digits 0..9 keep their meaning
             else:
                 classes = uniq
         classes = np.asarray(classes)

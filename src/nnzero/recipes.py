@@ -1,7 +1,7 @@
 """Named training recipes: architecture, optimizer, schedule and preprocessing in one place.
 
-``default``  784-512-256-10 ReLU, Adam 1e-3 with a cosine schedule, batch 128, 15 epochs:
-             MNIST ≥ 98.5 % in well under a minute on 2 cores.
+``default``  784-512-256-10 ReLU, dropout 0.1, Adam 2e-3 with a cosine schedule, batch 256,
+             15 epochs: MNIST ≥ 98.5 % in under a minute on 2 cores.
 ``long``     wider, with dropout and more epochs, for ≥ 98.8 %.
 ``seed``     the original script: 784-64-10, weights 0.1·randn, biases 0.01, binarised pixels,
              full-batch gradient descent with lr 0.3 for 1000 steps (≈ 95 %).
@@ -16,9 +16,9 @@ from .model import Sequential
 
 RECIPES = {
     "default": {
-        "hidden": [512, 256], "activation": "relu", "init": "he", "dropout": 0.0,
-        "optimizer": "adam", "lr": 1e-3, "weight_decay": 0.0, "momentum": 0.0,
-        "schedule": {"name": "cosine"}, "epochs": 15, "batch_size": 128,
+        "hidden": [512, 256], "activation": "relu", "init": "he", "dropout": 0.1,
+        "optimizer": "adam", "lr": 2e-3, "weight_decay": 0.0, "momentum": 0.0,
+        "schedule": {"name": "cosine"}, "epochs": 15, "batch_size": 256,
         "preprocessing": preprocessing.SCALE_255,
     },
     "long": {

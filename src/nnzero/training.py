@@ -148,6 +148,14 @@ def fit(model, X, y, epochs=10, batch_size=128, optimizer=None, validation_data=
     ``resume`` is the state from :func:`nnzero.io.load_checkpoint` to continue a run exactly.
     Raises TrainingDivergedError (weights of the last good epoch kept) if the loss goes NaN/inf.
     """
+    # Overflow is reported once, in plain words, by TrainingDivergedError: not as NumPy warnings.
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _fit(model, X, y, epochs, batch_size, optimizer, validation_data, validation_split,
+                    callbacks, seed, verbose, shuffle, sample_weight, classes, diagnostics, resume)
+
+
+def _fit(model, X, y, epochs, batch_size, optimizer, validation_data, validation_split,
+         callbacks, seed, verbose, shuffle, sample_weight, classes, diagnostics, resume):
     epochs = _positive_int("epochs", epochs)
     if not (isinstance(validation_split, (int, float)) and 0 <= validation_split < 1):
         raise ConfigError(f"validation_split must be in [0, 1), got {validation_split!r}")
