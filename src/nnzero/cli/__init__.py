@@ -1,0 +1,101 @@
+"""The ``nnzero`` command line: ``nnzero train | evaluate | predict | inspect ...``.
+
+A subcommand is one module of this package defining ``add_parser(subparsers)`` (which adds and
+returns its parser) and ``run(args) -> exit code``, listed in :data:`COMMANDS`. Every expected
+error (:class:`~nnzero.errors.NnzeroError`, a missing file, a bad flag) ends as one line on
+stderr and exit code 2; Ctrl-C exits with 130.
+"""
+
+import argparse
+import importlib
+import os
+import platform
+import sys
+
+#: Subcommand modules, in the order ``--help`` lists them. Those in OPTIONAL are registered only
+#: if their module exists (they are written separately).
+COMMANDS = ("train", "evaluate", "predict", "inspect_cmd", "gradcheck", "explain", "report")
+OPTIONAL = {"gradcheck", "explain", "report"}
+
+DESCRIPTION = """\
+nnzero: train, evaluate and use feedforward neural networks, written in plain NumPy.
+
+Model files are safetensors (PyTorch can read the weights) with a JSON description of the
+architecture, classes, preprocessing, training settings and history."""
+
+EPILOG = """\
+examples:
+  nnzero train                              # MNIST, default recipe, writes model.safetensors
+  nnzero train --recipe seed                # the original 784-64-10 script (about 95%)
+  nnzero evaluate model.safetensors         # loss, accuracy, per-class table, confusion matrix
+  nnzero predict model.safetensors --data rows.csv --out predictions.csv
+  nnzero predict model.safetensors digit.png
+  nnzero inspect model.safetensors
+
+'nnzero COMMAND --help' describes each command."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        # One line naming the problem, instead of argparse's usage dump.
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def _module(name):
+    try:
+        return importlib.import_module(f"{__name__}.{name}")
+    except ModuleNotFoundError as exc:
+        if name in OPTIONAL and exc.name == f"{__name__}.{name}":
+            return None
+        raise
+
+
+def build_parser():
+    """The top-level parser with every available subcommand."""
+    import numpy as np
+
+    from .. import __version__
+
+    parser = _Parser(prog="nnzero", description=DESCRIPTION, epilog=EPILOG,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version",
+                        version=f"nnzero {__version__} (numpy {np.__version__}, python {platform.python_version()})")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND", dest="command")
+    for name in COMMANDS:
+        module = _module(name)
+        if module is not None:
+            module.add_parser(sub).set_defaults(run=module.run)
+    return parser
+
+
+def _one_line(message):
+    return " ".join(part.strip() for part in str(message).splitlines() if part.strip())
+
+
+def main(argv=None):
+    """Run the command line with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
+    from ..errors import NnzeroError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return args.run(args) or 0
+    except NnzeroError as exc:
+        print(f"nnzero: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        # The reader went away (e.g. `nnzero predict ... | head`): stop quietly, and point stdout
+        # at /dev/null so the interpreter's final flush does not raise again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"nnzero: error: {where}{_one_line(exc.strerror or exc)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("nnzero: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,164 @@
+"""Helpers shared by the subcommands: argument types, loading data and models, text tables."""
+
+import argparse
+import math
+from pathlib import Path
+
+import numpy as np
+
+from .. import preprocessing
+from ..errors import ConfigError, DataError
+
+PREPROCESSING = {"scale255": preprocessing.SCALE_255, "binarize": preprocessing.BINARIZE,
+                 "none": preprocessing.NONE}
+
+
+# -- argument types (argparse turns ArgumentTypeError into "argument --x: <message>") ------------
+def positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def non_negative_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer ≥ 0, got {text!r}")
+    return value
+
+
+def _number(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def positive_float(text):
+    value = _number(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
+
+
+def non_negative_float(text):
+    value = _number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number ≥ 0, got {text!r}")
+    return value
+
+
+def fraction(text):
+    """A number in [0, 1): split fractions, dropout rates, momentum."""
+    value = _number(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
+    return value
+
+
+def hidden_sizes(text):
+    """'512,256' → [512, 256]; '' or 'none' → [] (no hidden layer: softmax regression)."""
+    if text.strip().lower() in ("", "none"):
+        return []
+    try:
+        sizes = [int(part) for part in text.split(",")]
+    except ValueError:
+        sizes = [0]
+    if any(s < 1 for s in sizes):
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive layer sizes like 512,256, got {text!r}")
+    return sizes
+
+
+def batch_size(text):
+    """A positive integer, or 'full' for full-batch gradient descent (None)."""
+    return None if text.strip().lower() == "full" else positive_int(text)
+
+
+# -- data ---------------------------------------------------------------------------------------
+def load_labelled(path, what="--data"):
+    """(X, y) from a CSV/NPZ file, which must have labels."""
+    from .. import datasets
+
+    X, y = datasets.load_file(path)
+    if y is None:
+        raise DataError(f"{path}: has no labels ({what} needs a 'label' column in CSV, or y in NPZ)")
+    return X, y
+
+
+def model_inputs(model, X, spec=None):
+    """Raw rows X (n, d) → the model's input: ``spec`` (default: the preprocessing stored in the
+    model file), then the model's shape and finiteness checks."""
+    if spec is None:
+        spec = (getattr(model, "metadata", None) or {}).get("preprocessing") or preprocessing.NONE
+    X = np.asarray(X)
+    if X.ndim == 2 and X.shape[1] != model.n_features:
+        raise DataError(f"the data have {X.shape[1]} features per row, but the model expects "
+                        f"{model.n_features}")
+    return model.check_X(preprocessing.apply(X, spec, model.dtype))
+
+
+def dataset_from_model(model):
+    """The named dataset (e.g. 'mnist') the model was trained on, or None (a file, or unknown)."""
+    meta = (getattr(model, "metadata", None) or {}).get("dataset") or {}
+    return meta.get("name") if meta.get("kind", "dataset") == "dataset" else None
+
+
+def describe_preprocessing(spec):
+    if not spec:
+        return "none recorded"
+    if spec["kind"] == "scale":
+        return "x · 1/255 (pixels to [0, 1])" if spec["factor"] == 1 / 255 else f"x · {spec['factor']:g}"
+    if spec["kind"] == "binarize":
+        return f"1 where x > {spec['threshold']:g}, else 0"
+    return "none (raw values)"
+
+
+# -- text output --------------------------------------------------------------------------------
+def table(rows, right=None):
+    """Rows of strings → aligned text; columns in ``right`` (indices) are right-aligned."""
+    right = set(range(1, len(rows[0]))) if right is None else set(right)
+    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+    lines = ["  ".join(v.rjust(w) if c in right else v.ljust(w) for c, (v, w) in enumerate(zip(r, widths))).rstrip()
+             for r in rows]
+    return "\n".join(lines)
+
+
+def fmt(value, spec=".4f"):
+    """A number for a table; NaN/None as '-'."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return format(value, spec)
+
+
+def history_table(history):
+    """History (or its to_dict()) → a table: epoch, loss, accuracy, val_loss, val_accuracy, lr, time."""
+    h = history.to_dict() if hasattr(history, "to_dict") else history
+    keys = [k for k in ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "time")
+            if any(v is not None for v in h.get(k, []))]
+    specs = {"lr": ".2e", "time": ".1f"}
+    rows = [["epoch", *keys]]
+    for i, epoch in enumerate(h.get("epoch", [])):
+        rows.append([str(epoch + 1), *(fmt(h[k][i], specs.get(k, ".4f")) for k in keys)])
+    return table(rows)
+
+
+def default_checkpoint_path(out):
+    """'model.safetensors' → 'model.ckpt.safetensors'."""
+    out = Path(out)
+    stem = out.name[:-len(".safetensors")] if out.name.endswith(".safetensors") else out.name
+    return out.with_name(stem + ".ckpt.safetensors")
+
+
+def check_distinct(out, checkpoint):
+    if Path(out).resolve() == Path(checkpoint).resolve():
+        raise ConfigError(f"--out and --checkpoint are the same file {out}; give two different paths")

@@ -1,0 +1,97 @@
+"""``nnzero evaluate``: loss, accuracy, per-class precision/recall/F1 and the confusion matrix."""
+
+import argparse
+import json
+import math
+
+import numpy as np
+
+from .. import io, metrics
+from ..errors import ConfigError
+from . import common
+
+DESCRIPTION = """\
+Evaluate a model file on labelled data: loss, accuracy, per-class precision, recall and F1, and
+the confusion matrix (rows: true class, columns: predicted class).
+
+The data go through the preprocessing stored in the model file. Default data: the test split of
+the dataset the model was trained on (e.g. MNIST); '--data FILE' uses a labelled CSV/NPZ file."""
+
+EPILOG = """\
+examples:
+  nnzero evaluate model.safetensors
+  nnzero evaluate model.safetensors --split train
+  nnzero evaluate model.safetensors --data test.csv --json"""
+
+
+def add_parser(subparsers):
+    p = subparsers.add_parser("evaluate", help="loss, accuracy, per-class metrics, confusion matrix",
+                              description=DESCRIPTION, epilog=EPILOG,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", metavar="MODEL", help="a .safetensors model (or checkpoint) file")
+    p.add_argument("--dataset", metavar="NAME", help="mnist, fashion-mnist or kmnist")
+    p.add_argument("--data-dir", metavar="DIR", help="read the dataset's IDX files from DIR")
+    p.add_argument("--split", choices=["test", "train"], default="test", help="dataset split (default test)")
+    p.add_argument("--data", metavar="FILE", help="a labelled CSV/NPZ file instead of a dataset")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    return p
+
+
+def run(args):
+    model = io.load(args.model)
+    X, y, where = _data(args, model)
+    X = common.model_inputs(model, X)
+    result = model.evaluate(X, y)
+    report = {"data": where, "n": int(len(X)), "loss": result["loss"], "accuracy": result["accuracy"]}
+    if model.is_classifier:
+        classes = model.classes_
+        cm = metrics.confusion_matrix(np.asarray(y), model.predict(X), labels=classes)
+        precision, recall, f1 = metrics.precision_recall_f1(cm)
+        report.update(classes=classes.tolist(), precision=_clean(precision), recall=_clean(recall),
+                      f1=_clean(f1), support=cm.sum(axis=1).tolist(), confusion_matrix=cm.tolist())
+    if args.json:
+        print(json.dumps({k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in report.items()},
+                         indent=1))
+    else:
+        print(_text(report, args.model))
+    return 0
+
+
+def _data(args, model):
+    if args.data is not None:
+        if args.dataset is not None or args.data_dir is not None:
+            raise ConfigError("give --data FILE or --dataset/--data-dir, not both")
+        X, y = common.load_labelled(args.data)
+        return X, y, args.data
+    from .. import datasets
+
+    name = args.dataset or common.dataset_from_model(model)
+    if name is None:
+        raise ConfigError(f"{args.model} was not trained on a named dataset; give --data FILE (or --dataset NAME)")
+    train, test = datasets.load_dataset(name, data_dir=args.data_dir)
+    X, y = train if args.split == "train" else test
+    return X, y, f"{datasets.get_spec(name).name} {args.split} set"
+
+
+def _clean(values):
+    return [None if math.isnan(v) else float(v) for v in values]
+
+
+def _text(r, path):
+    lines = [f"{path} on {r['data']} ({r['n']} rows)", f"loss      {r['loss']:.4f}"]
+    if "classes" not in r:
+        return "\n".join(lines)
+    cm = np.asarray(r["confusion_matrix"])
+    correct = int(np.trace(cm))
+    lines.append(f"accuracy  {100 * r['accuracy']:.2f}%  ({correct} of {r['n']})")
+    names = [str(c) for c in r["classes"]]
+    rows = [["class", "precision", "recall", "f1", "support"]]
+    for i, name in enumerate(names):
+        rows.append([name, common.fmt(r["precision"][i]), common.fmt(r["recall"][i]), common.fmt(r["f1"][i]),
+                     str(r["support"][i])])
+    macro = [np.nanmean([v for v in r[k] if v is not None]) if any(v is not None for v in r[k]) else None
+             for k in ("precision", "recall", "f1")]
+    rows.append(["macro avg", *(common.fmt(v) for v in macro), str(r["n"])])
+    lines += ["", common.table(rows), "", "confusion matrix (rows: true class, columns: predicted)"]
+    lines.append(common.table([["true \\ pred", *names], *([n, *map(str, row)] for n, row in zip(names, cm))]))
+    return "\n".join(lines)
