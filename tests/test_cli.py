@@ -84,6 +84,9 @@ def test_seed_recipe(data, tmp_path, capsys):
     assert doc["preprocessing"] == {"kind": "binarize", "threshold": 0.0}
     assert doc["training"]["batch_size"] is None and doc["training"]["init"] == "seed"
     assert [layer["type"] for layer in doc["model"]["layers"]] == ["Dense", "ReLU", "Dense", "Softmax"]
+    code, stdout, _ = run(["inspect", out], capsys)
+    table = stdout.split("history (a row every 2 epochs of 40; --json has all)\n")[1].splitlines()
+    assert [row.split()[0] for row in table] == ["epoch", *map(str, range(2, 41, 2))]
 
 
 def test_evaluate(trained, data, capsys):

@@ -52,6 +52,7 @@ def checked(factory, path, what, *args, **kwargs):
 
 
 def read_bytes(path):
+    """The whole file, refused above MAX_FILE_BYTES before it is read."""
     try:
         with open(path, "rb") as f:
             size = os.fstat(f.fileno()).st_size
@@ -71,6 +72,7 @@ def read_bytes(path):
 
 
 def strict_json(text, path, what):
+    """json.loads that refuses NaN/Infinity and duplicate keys, and survives hostile nesting."""
     def reject(constant):
         raise ValueError(f"{constant} is not allowed")
 

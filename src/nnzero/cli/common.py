@@ -140,15 +140,19 @@ def fmt(value, spec=".4f"):
     return format(value, spec)
 
 
-def history_table(history):
-    """History (or its to_dict()) → a table: epoch, loss, accuracy, val_loss, val_accuracy, lr, time."""
+def history_table(history, max_rows=None):
+    """History (or its to_dict()) → a table: epoch, loss, accuracy, val_loss, val_accuracy, lr,
+    time. With ``max_rows``, a long history shows every k-th epoch and the last one."""
     h = history.to_dict() if hasattr(history, "to_dict") else history
     keys = [k for k in ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "time")
             if any(v is not None for v in h.get(k, []))]
     specs = {"lr": ".2e", "time": ".1f"}
+    n = len(h.get("epoch", []))
+    step = 1 if not max_rows or n <= max_rows else math.ceil(n / max_rows)
+    shown = sorted({*range(step - 1, n, step), n - 1}) if n else []
     rows = [["epoch", *keys]]
-    for i, epoch in enumerate(h.get("epoch", [])):
-        rows.append([str(epoch + 1), *(fmt(h[k][i], specs.get(k, ".4f")) for k in keys)])
+    for i in shown:
+        rows.append([str(h["epoch"][i] + 1), *(fmt(h[k][i], specs.get(k, ".4f")) for k in keys)])
     return table(rows)
 
 

@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import math
 import os
 
 from .. import io
@@ -17,6 +18,8 @@ EPILOG = """\
 examples:
   nnzero inspect model.safetensors
   nnzero inspect model.ckpt.safetensors --json"""
+
+MAX_HISTORY_ROWS = 25
 
 
 def add_parser(subparsers):
@@ -61,7 +64,10 @@ def run(args):
         lines += ["", "notes"] + [f"  {k:<17}{_value(v)}" for k, v in doc["notes"].items()]
     history = doc["history"]
     if history and history.get("epoch"):
-        lines += ["", "history", common.history_table(history)]
+        n = len(history["epoch"])
+        every = math.ceil(n / MAX_HISTORY_ROWS)
+        title = "history" if every == 1 else f"history (a row every {every} epochs of {n}; --json has all)"
+        lines += ["", title, common.history_table(history, MAX_HISTORY_ROWS)]
     print("\n".join(lines))
     return 0
 
