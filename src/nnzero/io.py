@@ -16,7 +16,7 @@ import numpy as np
 
 from . import optimizers
 from .callbacks import History
-from .datasets._atomic import atomic_write
+from ._atomic import atomic_write
 from .errors import ConfigError, ModelFileError, NotFittedError
 from .modelfile import (CLASS_DTYPE, FORMAT_VERSION, SLOTS, USER_KEYS, check_document, checked, decode_classes,
                         expected_tensors, parse_header, read_bytes, read_tensors)

@@ -20,7 +20,7 @@ import urllib.request
 from pathlib import Path
 
 from ..errors import DownloadError
-from ._atomic import fsync_dir, temp_path_for
+from .._atomic import fsync_dir, temp_path_for
 
 USER_AGENT = "nnzero (+https://pypi.org/project/nnzero/)"
 DEFAULT_TIMEOUT = 30.0  # seconds without progress (connect, or between two reads)

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError, IDXFormatError
-from ._atomic import atomic_write
+from .._atomic import atomic_write
 
 # IDX type code -> big-endian dtype, as in LeCun's description of the format.
 IDX_DTYPES = {
