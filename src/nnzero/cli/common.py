@@ -95,6 +95,32 @@ def load_labelled(path, what="--data"):
     return X, y
 
 
+def add_data_arguments(p, data_help="a CSV/NPY/NPZ file of rows instead of a dataset"):
+    """--dataset/--data-dir/--split/--data: where evaluate, explain and report read rows from."""
+    p.add_argument("--dataset", metavar="NAME", help="mnist, fashion-mnist or kmnist (default: the model's)")
+    p.add_argument("--data-dir", metavar="DIR", help="read the dataset's IDX files from DIR")
+    p.add_argument("--split", choices=["test", "train"], default="test", help="dataset split (default test)")
+    p.add_argument("--data", metavar="FILE", help=data_help)
+
+
+def load_rows(args, model, labelled=False):
+    """(X raw rows, y or None, description) from --data FILE, or the dataset's --split.
+    With ``labelled``, a file without labels is an error."""
+    from .. import datasets
+
+    if args.data is not None:
+        if args.dataset is not None or args.data_dir is not None:
+            raise ConfigError("give --data FILE or --dataset/--data-dir, not both")
+        X, y = load_labelled(args.data) if labelled else datasets.load_file(args.data)
+        return X, y, args.data
+    name = args.dataset or dataset_from_model(model)
+    if name is None:
+        raise ConfigError(f"{args.model} was not trained on a named dataset; give --data FILE (or --dataset NAME)")
+    train, test = datasets.load_dataset(name, data_dir=args.data_dir)
+    X, y = train if args.split == "train" else test
+    return X, y, f"{datasets.get_spec(name).name} {args.split} set"
+
+
 def model_inputs(model, X, spec=None):
     """Raw rows X (n, d) → the model's input: ``spec`` (default: the preprocessing stored in the
     model file), then the model's shape and finiteness checks."""

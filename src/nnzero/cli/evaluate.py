@@ -7,7 +7,6 @@ import math
 import numpy as np
 
 from .. import io, metrics
-from ..errors import ConfigError
 from . import common
 
 DESCRIPTION = """\
@@ -29,17 +28,14 @@ def add_parser(subparsers):
                               description=DESCRIPTION, epilog=EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", metavar="MODEL", help="a .safetensors model (or checkpoint) file")
-    p.add_argument("--dataset", metavar="NAME", help="mnist, fashion-mnist or kmnist")
-    p.add_argument("--data-dir", metavar="DIR", help="read the dataset's IDX files from DIR")
-    p.add_argument("--split", choices=["test", "train"], default="test", help="dataset split (default test)")
-    p.add_argument("--data", metavar="FILE", help="a labelled CSV/NPZ file instead of a dataset")
+    common.add_data_arguments(p, data_help="a labelled CSV/NPZ file instead of a dataset")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     return p
 
 
 def run(args):
     model = io.load(args.model)
-    X, y, where = _data(args, model)
+    X, y, where = common.load_rows(args, model, labelled=True)
     X = common.model_inputs(model, X)
     result = model.evaluate(X, y)
     report = {"data": where, "n": int(len(X)), "loss": result["loss"], "accuracy": result["accuracy"]}
@@ -55,22 +51,6 @@ def run(args):
     else:
         print(_text(report, args.model))
     return 0
-
-
-def _data(args, model):
-    if args.data is not None:
-        if args.dataset is not None or args.data_dir is not None:
-            raise ConfigError("give --data FILE or --dataset/--data-dir, not both")
-        X, y = common.load_labelled(args.data)
-        return X, y, args.data
-    from .. import datasets
-
-    name = args.dataset or common.dataset_from_model(model)
-    if name is None:
-        raise ConfigError(f"{args.model} was not trained on a named dataset; give --data FILE (or --dataset NAME)")
-    train, test = datasets.load_dataset(name, data_dir=args.data_dir)
-    X, y = train if args.split == "train" else test
-    return X, y, f"{datasets.get_spec(name).name} {args.split} set"
 
 
 def _clean(values):

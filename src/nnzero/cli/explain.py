@@ -29,35 +29,11 @@ def add_parser(subparsers):
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", metavar="MODEL", help="a .safetensors model file")
     p.add_argument("--index", type=common.non_negative_int, default=0, help="row to explain (default 0)")
-    add_data_arguments(p)
+    common.add_data_arguments(p)
     p.add_argument("--image", metavar="FILE", help="explain a digit image instead of a data row")
     p.add_argument("--values", type=common.positive_int, default=10, metavar="N",
                    help="values shown per vector (default 10)")
     return p
-
-
-def add_data_arguments(p):
-    p.add_argument("--dataset", metavar="NAME", help="mnist, fashion-mnist or kmnist (default: the model's)")
-    p.add_argument("--data-dir", metavar="DIR", help="read the dataset's IDX files from DIR")
-    p.add_argument("--split", choices=["test", "train"], default="test", help="dataset split (default test)")
-    p.add_argument("--data", metavar="FILE", help="a CSV/NPY/NPZ file of rows instead of a dataset")
-
-
-def load_rows(args, model):
-    """(X raw rows, y or None, description) from --data FILE, or the dataset's --split."""
-    from .. import datasets
-
-    if args.data is not None:
-        if args.dataset is not None or args.data_dir is not None:
-            raise ConfigError("give --data FILE or --dataset/--data-dir, not both")
-        X, y = datasets.load_file(args.data)
-        return X, y, args.data
-    name = args.dataset or common.dataset_from_model(model)
-    if name is None:
-        raise ConfigError(f"{args.model} was not trained on a named dataset; give --data FILE (or --dataset NAME)")
-    train, test = datasets.load_dataset(name, data_dir=args.data_dir)
-    X, y = train if args.split == "train" else test
-    return X, y, f"{datasets.get_spec(name).name} {args.split} set"
 
 
 def run(args):
@@ -75,7 +51,7 @@ def run(args):
         raw = x * np.float32(255) if spec["kind"] in ("scale", "binarize") else x
         label, where = None, args.image
     else:
-        X, y, source = load_rows(args, model)
+        X, y, source = common.load_rows(args, model)
         if args.index >= len(X):
             raise DataError(f"--index {args.index} is out of range: {source} has {len(X)} rows (0..{len(X) - 1})")
         raw, label = X[args.index], (None if y is None else y[args.index])

@@ -4,7 +4,6 @@ import argparse
 
 from .. import io
 from . import common
-from .explain import add_data_arguments, load_rows
 
 DESCRIPTION = """\
 Write a report of a model file into --out DIR: PNG figures and an index.html showing them.
@@ -30,7 +29,7 @@ def add_parser(subparsers):
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", metavar="MODEL", help="a .safetensors model file")
     p.add_argument("--out", metavar="DIR", required=True, help="folder for the figures and index.html")
-    add_data_arguments(p)
+    common.add_data_arguments(p)
     p.add_argument("--no-test", action="store_true", help="no test data: curves, weights and diagnostics only")
     return p
 
@@ -45,7 +44,7 @@ def run(args):
         if args.data is not None or args.dataset is not None:
             raise ConfigError("--no-test cannot be combined with --data or --dataset")
     else:
-        raw, y, source = load_rows(args, model)
+        raw, y, source = common.load_rows(args, model)
         if y is None:
             raise ConfigError(f"{source} has no labels; the report needs labelled test data (or --no-test)")
         X = common.model_inputs(model, raw)
