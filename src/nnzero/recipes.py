@@ -2,7 +2,8 @@
 
 ``default``  784-512-256-10 ReLU, dropout 0.1, Adam 2e-3 with a cosine schedule, batch 256,
              15 epochs: MNIST ≥ 98.5 % in under a minute on 2 cores.
-``long``     wider, with dropout and more epochs, for ≥ 98.8 %.
+``long``     784-1024-512-10, dropout 0.2 on the pixels and 0.3 after each hidden layer,
+             Adam 2e-3, cosine, batch 256, 40 epochs: ≥ 98.8 % in about 5 minutes.
 ``seed``     the original script: 784-64-10, weights 0.1·randn, biases 0.01, binarised pixels,
              full-batch gradient descent with lr 0.3 for 1000 steps (≈ 95 %).
 """
@@ -22,9 +23,9 @@ RECIPES = {
         "preprocessing": preprocessing.SCALE_255,
     },
     "long": {
-        "hidden": [1024, 512], "activation": "relu", "init": "he", "dropout": 0.2,
-        "optimizer": "adam", "lr": 1e-3, "weight_decay": 0.0, "momentum": 0.0,
-        "schedule": {"name": "cosine"}, "epochs": 40, "batch_size": 128,
+        "hidden": [1024, 512], "activation": "relu", "init": "he", "dropout": 0.3,
+        "input_dropout": 0.2, "optimizer": "adam", "lr": 2e-3, "weight_decay": 0.0,
+        "momentum": 0.0, "schedule": {"name": "cosine"}, "epochs": 40, "batch_size": 256,
         "preprocessing": preprocessing.SCALE_255,
     },
     "seed": {
@@ -45,11 +46,14 @@ def get(name):
 
 
 def build_model(settings, n_features, n_classes, dtype="float32"):
-    """The Sequential described by ``settings`` (hidden sizes, activation, init, dropout)."""
+    """The Sequential described by ``settings`` (hidden sizes, activation, init, dropout and
+    optional ``input_dropout``)."""
     activation = settings["activation"]
     if activation not in ACTIVATIONS:
         raise ConfigError(f"unknown activation {activation!r}; expected one of {sorted(ACTIVATIONS)}")
     stack, n = [], n_features
+    if settings.get("input_dropout"):
+        stack.append(Dropout(settings["input_dropout"]))   # drops input pixels (Hinton et al. 2012)
     for h in settings["hidden"]:
         stack += [Dense(n, h, init=settings["init"]), ACTIVATIONS[activation]()]
         if settings.get("dropout"):

@@ -19,8 +19,8 @@ Train a feedforward classifier and save it as a safetensors model file.
 
 With no arguments: the 'default' recipe (784-512-256-10 ReLU, dropout 0.1, Adam 2e-3 with a
 cosine schedule, batch 256, 15 epochs, pixels scaled to [0, 1]) on the bundled MNIST, then the
-test accuracy, and model.safetensors. '--recipe long' (1024-512, dropout 0.2, 40 epochs) goes
-further. '--recipe seed' reproduces the original script (784-64-10, 0.1·randn
+test accuracy, and model.safetensors. '--recipe long' (1024-512, dropout on pixels and hidden
+units, 40 epochs) goes further. '--recipe seed' reproduces the original script (784-64-10, 0.1·randn
 weights, binarised pixels, 1000 steps of full-batch gradient descent with lr 0.3). Any flag
 below overrides the recipe's value.
 
