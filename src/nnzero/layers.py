@@ -37,6 +37,14 @@ class Layer:
             buf = self._buffers[key] = np.empty(shape, dtype=dtype)
         return buf
 
+    def __getstate__(self):
+        # Pickles (scikit-learn users rely on them) carry parameters, not training scratch space.
+        state = dict(self.__dict__)
+        state["_buffers"] = {}
+        for name in ("_x", "_mask", "_scale", "_a", "_p", "_slope"):
+            state.pop(name, None)
+        return state
+
     def build(self, n_in, rng, dtype):
         """Create parameters for ``n_in`` input features; return the number of output features."""
         self._buffers = {}
