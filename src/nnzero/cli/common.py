@@ -14,24 +14,22 @@ PREPROCESSING = {"scale255": preprocessing.SCALE_255, "binarize": preprocessing.
 
 
 # -- argument types (argparse turns ArgumentTypeError into "argument --x: <message>") ------------
-def positive_int(text):
+def _int_at_least(text, minimum, expected):
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+        value = minimum - 1
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
     return value
+
+
+def positive_int(text):
+    return _int_at_least(text, 1, "a positive integer")
 
 
 def non_negative_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer ≥ 0, got {text!r}")
-    return value
+    return _int_at_least(text, 0, "an integer ≥ 0")
 
 
 def _number(text):
