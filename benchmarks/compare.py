@@ -3,11 +3,12 @@
     python benchmarks/compare.py [--epochs 3] [--repeats 5] [--quick] [--out benchmarks/results]
 
 Same data (bundled MNIST, float32 in [0, 1]), network (ReLU MLP, softmax cross-entropy), batch size,
-optimizer (Adam 1e-3) and number of epochs for every contender. Each (contender, repetition) runs
-in a fresh process (``contenders.py``), so its peak resident memory is its own; the contenders
-alternate (nnzero, torch, sklearn, nnzero, ...) so that slow drifts of a shared machine hit them
-alike. Three sections: the benchmark network 784-256-128-10 at batch 128 (all three); the default
-recipe's network 784-512-256-10 (nnzero, torch); batch sizes 32 and 512 (nnzero, torch).
+optimizer (Adam; lr 1e-3 unless the recipe says otherwise) and number of epochs for every contender.
+Each (contender, repetition) runs in a fresh process (``contenders.py``), so its peak resident
+memory is its own; the contenders alternate (nnzero, torch, sklearn, nnzero, ...) so that slow
+drifts of a shared machine hit them alike. Three sections: the benchmark network 784-256-128-10 at
+batch 128 (all three); the default recipe as ``nnzero.recipes`` defines it, but for its schedule
+(nnzero, torch); batch sizes 32 and 512 (nnzero, torch).
 
 Reported per contender: median seconds per epoch (the first epoch of each run is warm-up and is
 reported apart), the ratio to nnzero, GFLOP/s and its fraction of this machine's float32 matmul
@@ -36,9 +37,9 @@ import numpy as np
 from machine import cpu_busy_seconds, machine, matmul_peak, speed_probe, wait_quiet
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "src"))     # the recipe of this checkout
 N_TRAIN = 60000
 BENCH = (256, 128)
-RECIPE = (512, 256)      # nnzero.recipes "default": 784-512-256-10, Adam 1e-3, batch 128
 NOISY_CORES = 0.1        # other processes' CPU use (in cores) above which a run counts as disturbed
 LABELS = {"nnzero": "nnzero", "torch": "PyTorch (CPU)", "sklearn": "scikit-learn MLPClassifier"}
 
@@ -79,18 +80,34 @@ def run_child(spec, max_wait):
 
 
 def plan(args):
-    """The runs, in execution order: sections outermost, then repetitions, then contenders."""
+    """The runs, in execution order: sections outermost, then repetitions, then contenders.
+
+    The recipe section takes architecture, dropout, batch size and learning rate from
+    ``nnzero.recipes`` "default" (its schedule is left out: a constant rate for both)."""
+    from nnzero import recipes
+
+    default = recipes.get("default")
     runs = []
-    def section(name, hidden, batch_sizes, contenders):
+
+    def section(name, hidden, batch_sizes, contenders, dropout=0.0, lr=1e-3):
         for rep in range(args.repeats):
             for bs in batch_sizes:
                 for c in contenders:
                     runs.append({"section": name, "contender": c, "hidden": list(hidden), "batch_size": bs,
-                                 "epochs": args.epochs, "seed": rep, "predict_repeats": 5})
+                                 "dropout": dropout, "lr": lr, "epochs": args.epochs, "seed": rep,
+                                 "predict_repeats": 5})
     section("benchmark", BENCH, [128], ["nnzero", "torch", "sklearn"])
-    section("recipe", RECIPE, [128], ["nnzero", "torch"])
+    section("recipe", default["hidden"], [default["batch_size"]], ["nnzero", "torch"],
+            dropout=default.get("dropout", 0.0), lr=default["lr"])
     section("batch", BENCH, [32, 512], ["nnzero", "torch"])
     return runs
+
+
+def describe(run):
+    """'784-512-256-10 ReLU, dropout 0.1, batch 256, Adam(2e-3)' for a run's spec."""
+    drop = f", dropout {run['dropout']:g}" if run.get("dropout") else ""
+    return (f"{'-'.join(map(str, [784, *run['hidden'], 10]))} ReLU{drop}, batch {run['batch_size']}, "
+            f"Adam({format(run.get('lr', 1e-3), '.0e').replace('e-0', 'e-')})")
 
 
 def noisy(run):
@@ -159,6 +176,12 @@ def markdown(report):
     others = [r.get("other_cpu_cores", 0.0) for r in report["runs"]]
     probes = [r.get("probe_gflops", np.nan) for r in report["runs"]]
     left_out = sum(r["disturbed_runs_left_out"] for r in rows)
+    retried = len(report.get("discarded_noisy_runs", []))
+    disturbance = (f"no run was disturbed by more than {NOISY_CORES} cores" if not (retried or left_out) else
+                   f"{retried} run(s) disturbed by more than {NOISY_CORES} cores were run again, and "
+                   f"{left_out} still disturbed after {s.get('retries', 2)} retries left out of the medians")
+    bench = next(r for r in report["runs"] if r["section"] == "benchmark")
+    recipe = next(r for r in report["runs"] if r["section"] == "recipe")
     out = [
         "# nnzero vs PyTorch vs scikit-learn: training a ReLU MLP on MNIST",
         "",
@@ -170,26 +193,24 @@ def markdown(report):
         f"float32 matmul peak (np.matmul, best of square 2048/4096): **{peak['gflops']:.0f} GFLOP/s** "
         f"({peak['threads_1']:.0f} GFLOP/s on 1 thread); measured before and after the runs: "
         f"{peak['before']:.0f} / {peak['after']:.0f}.",
-        f"{s['epochs']} epochs × {s['repeats']} repetition(s) per contender and setting, each in a fresh "
+        f"{s['epochs']} epochs × {s['repeats']} repetitions per contender and setting, each in a fresh "
         f"process, contenders alternating. s/epoch: median over the repetitions of "
         f"{'all epochs' if s['epochs'] == 1 else 'every epoch but the first'} (the first, warm-up, is "
         f"shown apart). Other processes used {np.mean(others):.2f} cores on average during the runs "
-        f"(max {np.max(others):.2f}); {len(report.get('discarded_noisy_runs', []))} run(s) disturbed by more than "
-        f"{NOISY_CORES} cores were discarded and run again ({left_out} still disturbed after "
-        f"{s.get('retries', 2)} retries left out of the medians). Before each run a probe timed the "
-        f"benchmark's largest product, (128, 784)·(784, 256): {min(probes):.0f}–{max(probes):.0f} "
-        f"GFLOP/s, the machine's own variation (a busy neighbour on the host, clock changes).",
-        f"GFLOP/s = nominal 6 × weights × 60,000 / (s/epoch): {nominal_flops(BENCH) / 1e9:.1f} GFLOP for "
-        f"784-256-128-10, {nominal_flops(RECIPE) / 1e9:.1f} GFLOP for 784-512-256-10.",
+        f"(max {np.max(others):.2f}); {disturbance}. Before each run a probe timed the benchmark's largest "
+        f"product, (128, 784)·(784, 256): {min(probes):.0f}–{max(probes):.0f} GFLOP/s, the machine's own "
+        f"variation, invisible to /proc/stat (a busy neighbour on the host, clock changes).",
+        f"GFLOP/s = nominal 6 × weights × 60,000 / (s/epoch): {nominal_flops(bench['hidden']) / 1e9:.1f} "
+        f"GFLOP for the benchmark network, {nominal_flops(recipe['hidden']) / 1e9:.1f} GFLOP for the recipe's.",
         "",
     ]
     head = ("| contender | s/epoch | best s/epoch | 1st epoch s | × nnzero | GFLOP/s | % of peak | test acc | "
             "predict 10k ms | peak RSS MB |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 
-    def table(section, bs=128):
+    def table(section):
         lines = [head]
         for r in rows:
-            if r["section"] == section and r["batch_size"] == bs:
+            if r["section"] == section:
                 lines.append(f"| {LABELS[r['contender']]} | {r['epoch_s']:.2f} | {r['epoch_s_min']:.2f} | "
                              f"{r['first_epoch_s']:.2f} | "
                              f"{r['ratio_to_nnzero']:.2f} | {r['gflops']:.1f} | {100 * r['peak_fraction']:.0f} % | "
@@ -197,7 +218,7 @@ def markdown(report):
         return lines
 
     loaded = max(r["peak_after_load_mb"] for r in rows)
-    out += ["## Benchmark network: 784-256-128-10 ReLU, batch 128, Adam(1e-3)", "", *table("benchmark"), "",
+    out += [f"## Benchmark network: {describe(bench)}", "", *table("benchmark"), "",
             f"Of each peak RSS, {loaded:.0f} MB is reached while loading MNIST (interpreter, NumPy, "
             f"nnzero.datasets, 219 MB of float32 data), before the contender's library is imported or "
             f"training starts.", ""]
@@ -206,8 +227,8 @@ def markdown(report):
         shown = f"{value:+.4f}" if "accuracy" in name else (f"{value:.0f} MB" if "MB" in name
                                                              else f"{value:.2f}")
         out.append(f"| {name} | {shown} | {'yes' if met else '**no**'} |")
-    out += ["", "## Default recipe's network: 784-512-256-10 ReLU, batch 128, Adam(1e-3)", "",
-            "(The recipe's cosine schedule is left out for both: a constant rate keeps the two identical.)",
+    out += ["", f"## The default recipe: {describe(recipe)}", "",
+            "(As in `nnzero.recipes`, but for its cosine schedule: a constant rate keeps the two identical.)",
             "", *table("recipe"), ""]
     out += ["## Batch size: 784-256-128-10, Adam(1e-3)", "",
             "| batch | nnzero s/epoch | PyTorch s/epoch | nnzero / PyTorch | nnzero GFLOP/s | "
@@ -220,7 +241,8 @@ def markdown(report):
             out.append(f"| {bs} | {a['epoch_s']:.2f} | {b['epoch_s']:.2f} | {a['epoch_s'] / b['epoch_s']:.2f} | "
                        f"{a['gflops']:.1f} | {b['gflops']:.1f} | {a['test_accuracy']:.4f} | "
                        f"{b['test_accuracy']:.4f} |")
-    out += ["", f"Generated by `python benchmarks/compare.py {s['argv']}` in {report['total_s'] / 60:.1f} min."]
+    out += ["", f"Generated by `python benchmarks/compare.py {s['argv']}` in {report['total_s'] / 60:.1f} min"
+            f" at nnzero commit {s.get('commit', '?')}."]
     return "\n".join(out) + "\n"
 
 
@@ -231,6 +253,17 @@ def write_atomic(path, text):
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def git_state():
+    """The checkout's commit, marked when src/ has uncommitted changes ('?' outside git)."""
+    def git(*cmd):
+        return subprocess.run(["git", *cmd], cwd=HERE, capture_output=True, text=True).stdout.strip()
+    try:
+        head = git("rev-parse", "--short", "HEAD") or "?"
+        return head + (" with uncommitted changes in src/" if git("status", "--porcelain", "--", "../src") else "")
+    except OSError:
+        return "?"
 
 
 def measure(args, argv):
@@ -260,7 +293,7 @@ def measure(args, argv):
     return {
         "machine": info,
         "settings": {"epochs": args.epochs, "repeats": args.repeats, "quick": args.quick,
-                     "retries": args.retries, "quiet_wait_s": args.quiet_wait,
+                     "retries": args.retries, "quiet_wait_s": args.quiet_wait, "commit": git_state(),
                      "argv": " ".join(argv), "n_train": N_TRAIN,
                      "flops": "nominal 6 * weights * n_train per epoch"},
         "matmul_peak": {"gflops": max(*before.values(), *after.values()), "before": max(before.values()),

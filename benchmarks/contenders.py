@@ -6,9 +6,10 @@
 ``compare.py`` starts one of these per (contender, repetition), so each process's peak resident
 memory (VmHWM) is that contender's own: interpreter, its library, the data, training, predict.
 Every contender gets the same data (bundled MNIST through ``nnzero.datasets.load_mnist``,
-float32 in [0, 1]), the same network (784-hidden-10 ReLU, softmax cross-entropy), the same
-batch size, Adam(1e-3) with default betas, and a fresh random permutation of the training set
-each epoch. An epoch's time is wall-clock for everything the contender does in that epoch.
+float32 in [0, 1]), the same network (784-hidden-10 ReLU, softmax cross-entropy, optional
+inverted dropout after each hidden ReLU), the same batch size, Adam with default betas (lr from
+the spec, default 1e-3), and a fresh random permutation of the training set each epoch. An
+epoch's time is wall-clock for everything the contender does in that epoch.
 """
 
 import json
@@ -62,6 +63,8 @@ def run_nnzero(spec, X, y):
     stack = []
     for a, b in zip(sizes[:-2], sizes[1:-1]):
         stack += [nz.Dense(a, b), nz.ReLU()]
+        if spec.get("dropout"):
+            stack.append(nz.Dropout(spec["dropout"]))
     model = nz.Sequential([*stack, nz.Dense(sizes[-2], sizes[-1]), nz.Softmax()])
     # Time each epoch from its start to the next one's, so the per-epoch bookkeeping fit does after
     # History's own timer stops (the resumable snapshot) is counted too.
@@ -69,8 +72,8 @@ def run_nnzero(spec, X, y):
     clock = nz.LambdaCallback(on_epoch_begin=lambda e, logs=None: starts.append(time.perf_counter()),
                               on_train_end=lambda logs=None: starts.append(time.perf_counter()))
     t0 = time.perf_counter()
-    model.fit(X, y, epochs=spec["epochs"], batch_size=spec["batch_size"], optimizer=nz.Adam(1e-3),
-              seed=spec["seed"], callbacks=[clock])
+    model.fit(X, y, epochs=spec["epochs"], batch_size=spec["batch_size"],
+              optimizer=nz.Adam(spec.get("lr", 1e-3)), seed=spec["seed"], callbacks=[clock])
     fit_total = time.perf_counter() - t0
     epochs = list(np.diff(starts))
     notes = {"fit_total_s": fit_total, "fit_setup_s": fit_total - sum(epochs), "version": nz.__version__}
@@ -85,9 +88,11 @@ def run_torch(spec, X, y):
     stack = []
     for a, b in zip(sizes[:-2], sizes[1:-1]):
         stack += [torch.nn.Linear(a, b), torch.nn.ReLU()]
+        if spec.get("dropout"):
+            stack.append(torch.nn.Dropout(spec["dropout"]))
     model = torch.nn.Sequential(*stack, torch.nn.Linear(sizes[-2], sizes[-1]))
     criterion = torch.nn.CrossEntropyLoss()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    opt = torch.optim.Adam(model.parameters(), lr=spec.get("lr", 1e-3))
     Xt, yt = torch.from_numpy(X), torch.from_numpy(y.astype(np.int64))   # shares X's memory
     gen = torch.Generator().manual_seed(spec["seed"])
     n, bs = len(X), spec["batch_size"]
@@ -124,10 +129,13 @@ def run_sklearn(spec, X, y):
     import sklearn
     from sklearn.neural_network import MLPClassifier
 
+    if spec.get("dropout"):
+        raise ValueError("MLPClassifier has no dropout")
     # alpha=0: nnzero and torch use no L2 penalty by default. A RandomState *instance* so that
     # each partial_fit call draws a new permutation (an int seed would repeat the same order).
     clf = MLPClassifier(hidden_layer_sizes=tuple(spec["hidden"]), activation="relu", solver="adam",
-                        learning_rate_init=1e-3, batch_size=spec["batch_size"], alpha=0.0, shuffle=True,
+                        learning_rate_init=spec.get("lr", 1e-3), batch_size=spec["batch_size"],
+                        alpha=0.0, shuffle=True,
                         random_state=np.random.RandomState(spec["seed"]))
     classes = np.arange(10)
     epochs = []

@@ -104,17 +104,19 @@ def speed_probe(seconds=0.3):
     return 2 * 128 * 784 * 256 * count / elapsed / 1e9
 
 
-def wait_quiet(max_wait, threshold=0.15, window=1.0):
-    """Wait (up to ``max_wait`` s) for a ``window`` in which other processes use < ``threshold`` cores.
+def wait_quiet(max_wait, threshold=0.15, settle=3, window=1.0):
+    """Wait (up to ``max_wait`` s) until other processes have used < ``threshold`` cores for
+    ``settle`` consecutive windows of ``window`` s: a single idle second is often just the gap
+    between someone's two jobs.
 
     Returns the seconds waited, or None when the machine stayed busy (or /proc is missing)."""
-    t0 = time.perf_counter()
-    while True:
+    t0, quiet = time.perf_counter(), 0
+    while quiet < settle:
         b0 = cpu_busy_seconds()
         if b0 is None:
             return None
         time.sleep(window)
-        if (cpu_busy_seconds() - b0) / window < threshold:
-            return time.perf_counter() - t0
-        if time.perf_counter() - t0 > max_wait:
+        quiet = quiet + 1 if (cpu_busy_seconds() - b0) / window < threshold else 0
+        if quiet < settle and time.perf_counter() - t0 > max_wait:
             return None
+    return time.perf_counter() - t0
