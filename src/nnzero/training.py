@@ -252,7 +252,9 @@ def _fit(model, X, y, epochs, batch_size, optimizer, validation_data, validation
                 else:
                     idx = order[b * bs:(b + 1) * bs] if order is not None else np.arange(b * bs, min(n, (b + 1) * bs))
                     m = len(idx)
-                    xb = np.take(X, idx, axis=0, out=xbuf[:m])         # gather without allocating
+                    # Gather without allocating; mode="clip" lets NumPy copy straight into `out`
+                    # (the default "raise" buffers it), safe since idx is a permutation's slice.
+                    xb = np.take(X, idx, axis=0, out=xbuf[:m], mode="clip")
                     tb = target[idx]
                     wb = None if weight is None else weight[idx]
                 m = len(xb)
