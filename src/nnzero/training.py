@@ -237,11 +237,10 @@ def _fit(model, X, y, epochs, batch_size, optimizer, validation_data, validation
     snapshot(start_epoch)
     for cb in callbacks:
         cb.model = model
-        getattr(cb, "on_train_begin", lambda logs=None: None)({})
+    _call(callbacks, "on_train_begin", {})
     try:
         for epoch in range(start_epoch, epochs):
-            for cb in callbacks:
-                getattr(cb, "on_epoch_begin", lambda e, logs=None: None)(epoch, {})
+            _call(callbacks, "on_epoch_begin", epoch, {})
             progress.epoch_begin(epoch)
             t0 = time.perf_counter()
             order = rng.permutation(n) if (shuffle and bs < n) else None
@@ -258,9 +257,7 @@ def _fit(model, X, y, epochs, batch_size, optimizer, validation_data, validation
                     tb = target[idx]
                     wb = None if weight is None else weight[idx]
                 m = len(xb)
-                for cb in callbacks:
-                    if hasattr(cb, "on_batch_begin"):
-                        cb.on_batch_begin(b, {"size": m})
+                _call(callbacks, "on_batch_begin", b, {"size": m})
                 out = model.forward(xb, training=True)
                 if model.is_classifier:
                     correct += int(np.count_nonzero(out.argmax(axis=1) == tb))
@@ -273,9 +270,7 @@ def _fit(model, X, y, epochs, batch_size, optimizer, validation_data, validation
                 lr = optimizer.lr_at(epoch + b / n_batches, epochs)
                 optimizer.step(params, grads, lr)
                 progress.batch_end(b, loss_sum / ((b * bs) + m), correct / ((b * bs) + m))
-                for cb in callbacks:
-                    if hasattr(cb, "on_batch_end"):
-                        cb.on_batch_end(b, {"loss": loss, "size": m})
+                _call(callbacks, "on_batch_end", b, {"loss": loss, "size": m})
                 if model.stop_training:
                     break
             if not all(np.isfinite(p).all() for p in params.values()):
@@ -289,8 +284,7 @@ def _fit(model, X, y, epochs, batch_size, optimizer, validation_data, validation
             history.append(epoch, logs)
             snapshot(epoch + 1)
             progress.epoch_end(epoch, logs)
-            for cb in callbacks:
-                getattr(cb, "on_epoch_end", lambda e, logs=None: None)(epoch, logs)
+            _call(callbacks, "on_epoch_end", epoch, logs)
             if model.stop_training:
                 break
     except KeyboardInterrupt:
@@ -299,9 +293,16 @@ def _fit(model, X, y, epochs, batch_size, optimizer, validation_data, validation
         raise
     finally:
         progress.close()
-    for cb in callbacks:
-        getattr(cb, "on_train_end", lambda logs=None: None)({})
+    _call(callbacks, "on_train_end", {})
     return history
+
+
+def _call(callbacks, hook, *args):
+    """Call ``hook`` on every callback that has it (the protocol's hooks are all optional)."""
+    for cb in callbacks:
+        fn = getattr(cb, hook, None)
+        if fn is not None:
+            fn(*args)
 
 
 def _diverged(epoch, batch, loss, lr, good_epoch):
