@@ -62,6 +62,17 @@ class Optimizer:
             buf = self._tmp[key] = np.empty_like(like)
         return buf
 
+    def _plus_scaled(self, key, g, c, a):
+        """g + c·a into this parameter's scratch buffer, with no temporary array.
+        (``g`` may itself be that buffer.)"""
+        out = self._scratch(key, a)
+        if out is g:
+            out += np.multiply(a, c, out=self._scratch("tmp." + key, a))
+        else:
+            np.multiply(a, c, out=out)
+            out += g
+        return out
+
     def _slot(self, name, key, like):
         full = f"{name}.{key}"
         if full not in self.state:
@@ -102,13 +113,13 @@ class SGD(Optimizer):
 
     def _update(self, key, p, g, lr):
         if self.weight_decay and _decays(p):
-            g = np.add(g, self.weight_decay * p, out=self._scratch(key, p))
+            g = self._plus_scaled(key, g, self.weight_decay, p)        # g + λ·w
         if self.momentum:
             v = self._slot("velocity", key, p)
             v *= self.momentum
             v += g
             if self.nesterov:
-                g = np.add(g, self.momentum * v, out=self._scratch(key, p))
+                g = self._plus_scaled(key, g, self.momentum, v)       # g + μ·v
             else:
                 g = v
         p -= lr * g
@@ -139,7 +150,7 @@ class Adam(Optimizer):
         if decay and self.decoupled:
             p *= 1 - lr * self.weight_decay                    # AdamW: shrink w directly
         elif decay:
-            g = np.add(g, self.weight_decay * p, out=self._scratch(key, p))
+            g = self._plus_scaled(key, g, self.weight_decay, p)        # g + λ·w
         m, v = self._slot("m", key, p), self._slot("v", key, p)
         tmp = self._scratch("tmp." + key, p)
         b1, b2, t = self.beta1, self.beta2, self.t
@@ -191,7 +202,7 @@ def get(name, **kwargs):
 
 class Schedule:
     def config(self):
-        return {"name": self.name, **{k: v for k, v in vars(self).items()}}
+        return {"name": self.name, **vars(self)}
 
     def __repr__(self):
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
