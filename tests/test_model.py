@@ -272,3 +272,39 @@ def test_summary_lists_layers_shapes_and_parameters():
     assert "50,240" in text and "650" in text            # 784·64 + 64 and 64·10 + 10
     assert "total parameters: 50,890" in text
     assert "fused into the cross-entropy" in text
+
+
+def test_parameters_live_in_one_vector_and_stay_there(rng):
+    import copy
+    import pickle
+
+    model = nz.Sequential([nz.Dense(4, 3), nz.ReLU(), nz.Dense(3, 2), nz.Softmax()]).build(seed=0)
+    flat_p, flat_g = model.flat_parameters()
+    assert flat_p.shape == flat_g.shape == (model.count_params(),) and flat_p.dtype == np.float32
+    np.testing.assert_array_equal(flat_p, np.concatenate([p.ravel() for p in model.params.values()]))
+    flat_p[0] = 7.0
+    assert model.layers[0].params["W"][0, 0] == 7.0                  # views, not copies
+    model.set_weights(model.get_weights())
+    assert model.flat_parameters()[0] is flat_p                      # set_weights copies in place
+    for clone in (pickle.loads(pickle.dumps(model)), copy.deepcopy(model)):
+        p, _ = clone.flat_parameters()
+        assert p is not flat_p and p.tobytes() == flat_p.tobytes()
+        clone.layers[0].params["W"][0, 0] = 1.0                       # a copy shares nothing
+        assert p[0] == 1.0 and flat_p[0] == 7.0
+    model.layers[2].params["W"] = model.layers[2].params["W"].copy()
+    assert model.flat_parameters() is None                           # replaced: updated array by array
+
+
+def test_training_with_replaced_arrays_equals_the_flat_path(rng):
+    X = rng.normal(size=(60, 4)).astype(np.float32)
+    y = rng.integers(0, 2, size=60)
+    runs = []
+    for replace in (False, True):
+        model = nz.Sequential([nz.Dense(4, 5), nz.ReLU(), nz.Dense(5, 2), nz.Softmax()]).build(seed=0)
+        if replace:
+            for layer in model.layers:
+                layer.params = {k: v.copy() for k, v in layer.params.items()}
+            assert model.flat_parameters() is None
+        model.fit(X, y, epochs=2, batch_size=16, optimizer=nz.Adam(1e-2, weight_decay=1e-3), seed=0)
+        runs.append({k: v.tobytes() for k, v in model.params.items()})
+    assert runs[0] == runs[1]

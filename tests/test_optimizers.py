@@ -186,3 +186,71 @@ def test_get_schedule_accepts_names_dicts_instances_and_callables():
     assert optimizers.get_schedule(step) is step
     half = lambda epoch, epochs: 0.5
     assert optimizers.get_schedule(half) is half
+
+
+# -- the flat path: one update over packed vectors -----------------------------------------------------
+
+FLAT_OPTIMIZERS = [
+    lambda: optimizers.SGD(lr=0.05),
+    lambda: optimizers.SGD(lr=0.05, weight_decay=1e-2),
+    lambda: optimizers.SGD(lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-2),
+    lambda: optimizers.Adam(lr=0.01),
+    lambda: optimizers.Adam(lr=0.01, weight_decay=1e-2),
+    lambda: optimizers.AdamW(lr=0.01, weight_decay=0.1),
+]
+
+
+def _packed(arrays):
+    """The arrays copied into one vector, and a dict of views into it (as Sequential packs them)."""
+    flat = np.concatenate([a.ravel() for a in arrays.values()])
+    return flat, optimizers._split(flat, arrays)
+
+
+@pytest.mark.parametrize("make", FLAT_OPTIMIZERS)
+def test_flat_update_is_bit_identical_to_array_by_array(make, rng):
+    shapes = {"0.W": (5, 3), "0.b": (3,), "2.W": (3, 2), "2.b": (2,)}
+    start = {k: rng.normal(size=s).astype(np.float32) for k, s in shapes.items()}
+    grads = [{k: rng.normal(size=s).astype(np.float32) for k, s in shapes.items()} for _ in range(4)]
+    one, p = make(), {k: v.copy() for k, v in start.items()}
+    flat_p, q = _packed(start)
+    flat_g, g_views = _packed(grads[0])
+    two = make()
+    for g in grads:
+        one.step(p, g, lr=0.01)
+        for k in g:
+            g_views[k][...] = g[k]
+        two.step(q, g_views, lr=0.01, flat=(flat_p, flat_g))
+    for k in p:
+        assert p[k].tobytes() == q[k].tobytes()
+    # The state is kept per parameter either way (views into the flat vectors on the flat path).
+    assert sorted(one.state) == sorted(two.state)
+    for k in one.state:
+        assert one.state[k].tobytes() == two.state[k].tobytes()
+
+
+@pytest.mark.parametrize("make", FLAT_OPTIMIZERS[2:])
+def test_flat_path_resumes_from_a_state_dict_and_a_pickle(make, rng):
+    import pickle
+
+    shapes = {"0.W": (4, 3), "0.b": (3,)}
+    grads = [{k: rng.normal(size=s).astype(np.float32) for k, s in shapes.items()} for _ in range(6)]
+    flat_p, p = _packed({k: rng.normal(size=s).astype(np.float32) for k, s in shapes.items()})
+    flat_g, g_views = _packed(grads[0])
+    straight, resumed = make(), make()
+    flat_q, q = _packed(p)
+
+    def steps(opt, params, flat, gs):
+        for g in gs:
+            for k in g:
+                g_views[k][...] = g[k]
+            opt.step(params, g_views, lr=0.01, flat=(flat, flat_g))
+
+    steps(straight, p, flat_p, grads)
+    steps(resumed, q, flat_q, grads[:3])
+    copy = pickle.loads(pickle.dumps(resumed))             # rebuilds its flat state on the next step
+    resumed.load_state_dict(resumed.state_dict())
+    flat_r, r = _packed(q)
+    steps(resumed, q, flat_q, grads[3:])
+    steps(copy, r, flat_r, grads[3:])
+    for k in p:
+        assert p[k].tobytes() == q[k].tobytes() == r[k].tobytes()

@@ -34,8 +34,13 @@ def _decays(p):
     return p.ndim >= 2
 
 
+FLAT = "*"   # the key under which the flat path updates all parameters at once
+
+
 class Optimizer:
     """Base class: a base learning rate, a schedule, and per-parameter state."""
+
+    decoupled = False        # True: weight decay shrinks w directly (AdamW), not through g
 
     def __init__(self, lr, weight_decay=0.0, schedule=None):
         self.lr = _check_positive("learning rate", lr)
@@ -44,17 +49,49 @@ class Optimizer:
         self.state = {}
         self.t = 0
         self._tmp = {}
+        self._flat = {}
 
     def lr_at(self, epoch, epochs):
         """The learning rate at fractional ``epoch`` of ``epochs`` (a Python float)."""
         return self.lr * float(self.schedule(epoch, epochs))
 
-    def step(self, params, grads, lr=None):
-        """Update every parameter in place, with learning rate ``lr`` (default: the base lr)."""
+    def step(self, params, grads, lr=None, flat=None):
+        """Update every parameter in place, with learning rate ``lr`` (default: the base lr).
+
+        ``flat=(p, g)``: the same parameters and gradients as two vectors of which the arrays in
+        ``params``/``grads`` are consecutive views, in order (``Sequential.flat_parameters()``).
+        The update is elementwise, so running it once over the vectors gives bit-for-bit the
+        result of running it array by array, with a few NumPy calls instead of a few per array.
+        """
         self.t += 1
         lr = self.lr if lr is None else float(lr)
+        decay = self.weight_decay
+        if decay and self.decoupled:
+            for p in params.values():
+                if _decays(p):
+                    p *= 1 - lr * decay                       # AdamW: shrink w directly
+        if flat is not None:
+            p, g = flat
+            if decay and not self.decoupled:
+                g = self._l2_flat(params, grads, p, g)
+            self._layout = params
+            self._update(FLAT, p, g, lr)
+            return
         for key, p in params.items():
-            self._update(key, p, grads[key], lr)
+            g = grads[key]
+            if decay and not self.decoupled and _decays(p):
+                g = self._plus_scaled(key, g, decay, p)        # g + λ·w
+            self._update(key, p, g, lr)
+
+    def _l2_flat(self, params, grads, p, g):
+        """g + λ·w for the weight matrices, g for the biases, as one vector."""
+        out, tmp = self._scratch(FLAT, g), self._scratch("tmp." + FLAT, g)
+        np.copyto(out, g)
+        outs, tmps = _split(out, params), _split(tmp, params)
+        for key, w in params.items():
+            if _decays(w):
+                outs[key] += np.multiply(w, self.weight_decay, out=tmps[key])
+        return out
 
     def _scratch(self, key, like):
         buf = self._tmp.get(key)
@@ -74,6 +111,19 @@ class Optimizer:
         return out
 
     def _slot(self, name, key, like):
+        """State array ``name`` of parameter ``key`` (zeros at first). For the flat path, one
+        vector whose consecutive views are the per-parameter arrays in ``self.state``, so that
+        checkpoints stay per parameter whichever path wrote them."""
+        if key == FLAT:
+            flat = self._flat.get(name)
+            if flat is None or flat.shape != like.shape or flat.dtype != like.dtype:
+                flat = self._flat[name] = np.zeros_like(like)
+                for k, view in _split(flat, self._layout).items():
+                    old = self.state.get(f"{name}.{k}")
+                    if old is not None:
+                        view[...] = old
+                    self.state[f"{name}.{k}"] = view
+            return flat
         full = f"{name}.{key}"
         if full not in self.state:
             self.state[full] = np.zeros_like(like)
@@ -87,12 +137,30 @@ class Optimizer:
     def load_state_dict(self, state):
         self.t = int(state["t"])
         self.state = {k: np.array(v, copy=True) for k, v in state["arrays"].items()}
+        self._flat = {}                      # rebuilt from self.state at the next flat step
+
+    def __getstate__(self):
+        # Pickles and deep copies keep the per-parameter state; flat vectors and scratch space
+        # are rebuilt on the next step (a copy of views would no longer share memory).
+        state = dict(self.__dict__)
+        state.update(_tmp={}, _flat={})
+        state.pop("_layout", None)
+        return state
 
     def config(self):
         return {"lr": self.lr, "weight_decay": self.weight_decay, "schedule": self.schedule.config()}
 
     def __repr__(self):
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.config().items())})"
+
+
+def _split(flat, like):
+    """Consecutive views of vector ``flat`` shaped like the arrays of dict ``like``."""
+    views, offset = {}, 0
+    for key, a in like.items():
+        views[key] = flat[offset:offset + a.size].reshape(a.shape)
+        offset += a.size
+    return views
 
 
 class SGD(Optimizer):
@@ -112,8 +180,6 @@ class SGD(Optimizer):
         self.nesterov = bool(nesterov)
 
     def _update(self, key, p, g, lr):
-        if self.weight_decay and _decays(p):
-            g = self._plus_scaled(key, g, self.weight_decay, p)        # g + λ·w
         if self.momentum:
             v = self._slot("velocity", key, p)
             v *= self.momentum
@@ -122,7 +188,8 @@ class SGD(Optimizer):
                 g = self._plus_scaled(key, g, self.momentum, v)       # g + μ·v
             else:
                 g = v
-        p -= lr * g
+        # g is the gradient, v, or the key's scratch buffer: never "tmp." + key, free for lr·g.
+        p -= np.multiply(g, lr, out=self._scratch("tmp." + key, p))
 
     def config(self):
         return {**super().config(), "momentum": self.momentum, "nesterov": self.nesterov}
@@ -135,8 +202,6 @@ class Adam(Optimizer):
     w ← w − lr · (m / (1−β₁ᵗ)) / (√(v / (1−β₂ᵗ)) + ε)
     """
 
-    decoupled = False
-
     def __init__(self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, schedule=None):
         super().__init__(lr, weight_decay, schedule)
         for name, b in (("beta1", beta1), ("beta2", beta2)):
@@ -146,11 +211,6 @@ class Adam(Optimizer):
         self.eps = _check_positive("eps", eps)
 
     def _update(self, key, p, g, lr):
-        decay = self.weight_decay and _decays(p)
-        if decay and self.decoupled:
-            p *= 1 - lr * self.weight_decay                    # AdamW: shrink w directly
-        elif decay:
-            g = self._plus_scaled(key, g, self.weight_decay, p)        # g + λ·w
         m, v = self._slot("m", key, p), self._slot("v", key, p)
         tmp = self._scratch("tmp." + key, p)
         b1, b2, t = self.beta1, self.beta2, self.t

@@ -218,6 +218,7 @@ def _fit(model, X, y, epochs, batch_size, optimizer, validation_data, validation
     xbuf = np.empty((bs, X.shape[1]), dtype=model.dtype)
     gbuf = np.empty((bs, model.n_outputs), dtype=model.dtype)
     params, grads = model.params, model.grads
+    flat = model.flat_parameters()          # one update over two vectors (None: array by array)
     progress = _Progress(int(verbose), epochs, n_batches)
     model.stop_training = False
 
@@ -268,7 +269,7 @@ def _fit(model, X, y, epochs, batch_size, optimizer, validation_data, validation
                 loss_sum += loss * m
                 model.backward(g)
                 lr = optimizer.lr_at(epoch + b / n_batches, epochs)
-                optimizer.step(params, grads, lr)
+                optimizer.step(params, grads, lr, flat=flat)
                 progress.batch_end(b, loss_sum / ((b * bs) + m), correct / ((b * bs) + m))
                 _call(callbacks, "on_batch_end", b, {"loss": loss, "size": m})
                 if model.stop_training:
