@@ -217,8 +217,8 @@ def test_flat_update_is_bit_identical_to_array_by_array(make, rng):
     two = make()
     for g in grads:
         one.step(p, g, lr=0.01)
-        for k in g:
-            g_views[k][...] = g[k]
+        for k, v in g.items():
+            g_views[k][...] = v
         two.step(q, g_views, lr=0.01, flat=(flat_p, flat_g))
     for k in p:
         assert p[k].tobytes() == q[k].tobytes()
@@ -241,8 +241,8 @@ def test_flat_path_resumes_from_a_state_dict_and_a_pickle(make, rng):
 
     def steps(opt, params, flat, gs):
         for g in gs:
-            for k in g:
-                g_views[k][...] = g[k]
+            for k, v in g.items():
+                g_views[k][...] = v
             opt.step(params, g_views, lr=0.01, flat=(flat, flat_g))
 
     steps(straight, p, flat_p, grads)

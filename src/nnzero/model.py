@@ -85,8 +85,7 @@ class Sequential:
         layers keep views into them, values unchanged. The optimizer then updates the whole
         network with a few NumPy calls over two long vectors (see ``Optimizer.step``) instead of
         a few calls per array: a third less time in the update, measured on the benchmark."""
-        params, grads = self.params, self.grads
-        size = sum(p.size for p in params.values())
+        size = sum(p.size for p in self.params.values())
         flat_p, flat_g = np.empty(size, self.dtype), np.empty(size, self.dtype)
         offset = 0
         for layer in self.layers:
