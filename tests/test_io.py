@@ -221,7 +221,7 @@ def _edit_checkpoint(path, fn):
     (_edit_doc(lambda d: d["checkpoint"].update(epoch=5)), "epoch 5 of 2"),
     (_edit_doc(lambda d: d["checkpoint"].update(epoch=1)), "history of exactly"),
     (_edit_doc(lambda d: d.pop("checkpoint")), "checkpoint state"),
-    (_edit_header(lambda h: h.pop("optimizer.m.0.W")), "gap|missing"),
+    (_edit_header(lambda h: h.pop("optimizer.m_sum.0.W")), "gap|missing"),
 ])
 def test_corrupted_checkpoints_are_clear_errors(tmp_path, edit, message):
     model, _ = _trained()

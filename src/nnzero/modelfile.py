@@ -13,7 +13,7 @@ NumPy dtype), ``preprocessing``, ``training`` settings, ``seed``, ``versions``, 
 ({"name", "sha256", ...}), ``history`` and ``notes``. A checkpoint adds ``checkpoint`` (epoch,
 total epochs, batch size, optimizer name/config/step count, the PCG64 state of the training
 stream as decimal strings, early-stopping settings) and the tensors ``optimizer.<slot>.<param>``
-(Adam's m and v, SGD's velocity) and ``early_stopping.<param>`` (the best weights so far).
+(Adam's m_sum and v_sum, SGD's velocity) and ``early_stopping.<param>`` (the best weights so far).
 
 Reading checks before it allocates: the file size, the header length, the JSON (no NaN, no
 duplicate keys), each tensor's dtype, shape and byte range (they must tile the data exactly),
@@ -36,7 +36,7 @@ MAX_FILE_BYTES = 4 << 30        # refuse anything larger before reading it
 MAX_HEADER_BYTES = 100 << 20    # the same cap safetensors itself applies
 TENSOR_DTYPES = {"F32": np.dtype("<f4"), "F64": np.dtype("<f8")}
 MODEL_DTYPES = {"float32": "F32", "float64": "F64"}
-SLOTS = {"sgd": ("velocity",), "adam": ("m", "v"), "adamw": ("m", "v")}
+SLOTS = {"sgd": ("velocity",), "adam": ("m_sum", "v_sum"), "adamw": ("m_sum", "v_sum")}
 # Metadata a caller may pass to save(); everything else in the document is derived.
 USER_KEYS = ("preprocessing", "training", "dataset", "seed", "history", "notes")
 DOC_KEYS = {"format_version", "kind", "model", "classes", "versions", "checkpoint", *USER_KEYS}

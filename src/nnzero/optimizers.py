@@ -200,6 +200,9 @@ class Adam(Optimizer):
 
     g ← g + λ·w (weights only);  m ← β₁m + (1−β₁)g;  v ← β₂v + (1−β₂)g²;
     w ← w − lr · (m / (1−β₁ᵗ)) / (√(v / (1−β₂ᵗ)) + ε)
+
+    The averages are kept as weighted sums, two passes fewer per step than the EMAs (see
+    ``_update``): state ``m_sum`` = Σᵢ β₁^(t−i)·gᵢ = m/(1−β₁) and ``v_sum`` = Σᵢ β₂^(t−i)·gᵢ².
     """
 
     def __init__(self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, schedule=None):
@@ -211,22 +214,21 @@ class Adam(Optimizer):
         self.eps = _check_positive("eps", eps)
 
     def _update(self, key, p, g, lr):
-        m, v = self._slot("m", key, p), self._slot("v", key, p)
+        # Bias correction is division by the total weight: with W₁ = Σ_{i<t} β₁^i = (1−β₁ᵗ)/(1−β₁),
+        # m / (1−β₁ᵗ) = m_sum / W₁, the weighted average of the gradients so far (v likewise).
+        m, v = self._slot("m_sum", key, p), self._slot("v_sum", key, p)
         tmp = self._scratch("tmp." + key, p)
         b1, b2, t = self.beta1, self.beta2, self.t
         m *= b1
-        m += np.multiply(g, 1 - b1, out=tmp)                   # m ← β₁m + (1−β₁)g
+        m += g                                                 # m_sum ← β₁·m_sum + g
         v *= b2
-        np.multiply(g, g, out=tmp)
-        tmp *= 1 - b2
-        v += tmp                                               # v ← β₂v + (1−β₂)g²
-        # Same operation order as torch, so float64 results agree to rounding.
-        step_size = lr / (1 - b1 ** t)
+        v += np.multiply(g, g, out=tmp)                        # v_sum ← β₂·v_sum + g²
+        w1, w2 = (1 - b1 ** t) / (1 - b1), (1 - b2 ** t) / (1 - b2)
+        # lr·(m_sum/W₁) / (√(v_sum/W₂) + ε)  =  (lr·√W₂/W₁) · m_sum / (√v_sum + ε·√W₂)
         np.sqrt(v, out=tmp)
-        tmp /= math.sqrt(1 - b2 ** t)
-        tmp += self.eps                                        # √v̂ + ε
+        tmp += self.eps * math.sqrt(w2)
         np.divide(m, tmp, out=tmp)
-        tmp *= step_size
+        tmp *= lr * math.sqrt(w2) / w1
         p -= tmp
 
     def config(self):
