@@ -103,7 +103,9 @@ class Dense(Layer):
         if x.ndim != 2 or x.shape[1] != self.n_in:
             raise ShapeError(f"Dense expected {self.n_in} input features, got shape {x.shape}")
         if not training:
-            return x @ W + b                                    # (n, d_in)·(d_in, d_out)
+            z = x @ W                                           # (n, d_in)·(d_in, d_out)
+            z += b                                              # in place: no second (n, d_out) array
+            return z
         self._x = x
         z = np.matmul(x, W, out=self._buffer("z", (x.shape[0], self.n_out), W.dtype))
         z += b

@@ -237,11 +237,19 @@ class Sequential:
         self.classes_ = np.sort(classes)
 
     # -- inference (stores nothing) ---------------------------------------------------------------
-    def _outputs(self, X, batch_size=4096):
-        """The network's final outputs in chunks: probabilities if the stack ends in Softmax."""
+    def _outputs(self, X, batch_size=4096, logits=False):
+        """The network's final outputs in chunks: probabilities if the stack ends in Softmax,
+        unless ``logits`` (the Softmax skipped: it changes no argmax)."""
         self._require_built()
         X = self.check_X(X)
-        return np.concatenate([self.forward(X[i:i + batch_size]) for i in range(0, len(X), batch_size)])
+        stack = self.layers[:-1] if logits and isinstance(self.layers[-1], L.Softmax) else self.layers
+        chunks = []
+        for i in range(0, len(X), batch_size):
+            out = X[i:i + batch_size]
+            for layer in stack:
+                out = layer.forward(out)
+            chunks.append(out)
+        return np.concatenate(chunks)
 
     def predict_proba(self, X):
         """Class probabilities (n, C), rows summing to 1 (max-shifted softmax of the logits)."""
@@ -252,7 +260,7 @@ class Sequential:
 
     def predict(self, X):
         """Predicted labels (n,) from ``classes_``; for regression, the outputs (n, k)."""
-        out = self._outputs(X)
+        out = self._outputs(X, logits=True)
         if not self.is_classifier:
             return out
         idx = out.argmax(axis=1)
