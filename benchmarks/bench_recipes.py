@@ -39,11 +39,15 @@ def run(name, seed=0):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("recipes", nargs="*", default=["default"], choices=sorted(recipes.RECIPES))
+    # No `choices`: with nargs="*" argparse checks the (empty) list itself against them.
+    ap.add_argument("recipes", nargs="*", help=f"any of {sorted(recipes.RECIPES)}; default: default")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, numpy {np.__version__}")
-    for name in args.recipes:
+    unknown = sorted(set(args.recipes) - set(recipes.RECIPES))
+    if unknown:
+        ap.error(f"unknown recipes {unknown}; expected any of {sorted(recipes.RECIPES)}")
+    for name in args.recipes or ["default"]:
         r = run(name, args.seed)
         print(f"{name:8s} test accuracy {r['test_accuracy']:.4f}  training {r['train_seconds']:.1f} s "
               f"({r['epochs']} epochs, {r['params']:,} parameters)")
