@@ -109,6 +109,31 @@ def test_checkpoint_round_trip(tmp_path, optimizer):
         io.load_checkpoint(tmp_path / "m.safetensors")
 
 
+@pytest.mark.parametrize("optimizer", [nz.Adam(1e-2, beta1=0.8, beta2=0.99), nz.AdamW(1e-2)])
+def test_adam_checkpoint_of_the_older_layout_resumes(tmp_path, optimizer):
+    # Before Adam kept sums (m_sum = m/(1−β₁)), checkpoints held torch-style averages m and v.
+    from safetensors import safe_open
+    from safetensors.numpy import save_file
+
+    model, _ = _trained(optimizer=optimizer)
+    io.save_checkpoint(tmp_path / "new.safetensors", model)
+    with safe_open(tmp_path / "new.safetensors", "np") as f:
+        meta, tensors = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
+    scale = {"m_sum": 1 - optimizer.beta1, "v_sum": 1 - optimizer.beta2}
+    old = {}
+    for k, v in tensors.items():
+        slot = k.split(".")[1] if k.startswith("optimizer.") else None
+        old[k.replace(f".{slot}.", f".{slot[0]}.") if slot else k] = v * np.float32(scale[slot]) if slot else v
+    save_file(old, tmp_path / "old.safetensors", metadata=meta)
+
+    _, opt, state = io.load_checkpoint(tmp_path / "old.safetensors")
+    ref = model.train_state["optimizer"]["arrays"]
+    assert sorted(state["optimizer"]["arrays"]) == sorted(ref)
+    for k, v in state["optimizer"]["arrays"].items():
+        np.testing.assert_allclose(v, ref[k], rtol=1e-6, atol=1e-12)
+        assert v.dtype == np.float32
+
+
 def test_every_truncation_is_a_clear_error(model_file):
     data = model_file.read_bytes()
     cut = model_file.with_name("cut.safetensors")

@@ -193,6 +193,12 @@ def load_checkpoint(path):
     spec = ckpt["optimizer"]
     optimizer = checked(optimizers.get, path, "optimizer", spec["name"], **spec["config"])
     arrays = {k[len("optimizer."):]: v for k, v in tensors.items() if k.startswith("optimizer.")}
+    if any(k.startswith("m.") for k in arrays):
+        # The older layout kept Adam's averages m, v; ours are their sums m/(1−β₁), v/(1−β₂).
+        # The run continues correctly, though not bit for bit as the older version would have.
+        b = {"m": optimizer.beta1, "v": optimizer.beta2}
+        arrays = {f"{k[0]}_sum{k[1:]}": (v / v.dtype.type(1 - b[k[0]])).astype(v.dtype)
+                  for k, v in arrays.items()}
     rng = ckpt["rng_state"]
     es = ckpt["early_stopping"]
     if es is not None:
@@ -218,7 +224,7 @@ def _open(path):
     data = read_bytes(path)
     entries, doc, start = parse_header(data, path)
     model = checked(_from_config, path, "model architecture", doc["model"])
-    tensors = read_tensors(data, start, entries, expected_tensors(model, doc), path)
+    tensors = read_tensors(data, start, entries, expected_tensors(model, doc, entries), path)
     model.build(rng=np.random.default_rng(0))        # shapes are checked: this allocates what the file holds
     checked(model.set_weights, path, "weights", {k: v for k, v in tensors.items() if k.split(".")[0].isdigit()})
     if doc["classes"] is not None:

@@ -37,6 +37,8 @@ MAX_HEADER_BYTES = 100 << 20    # the same cap safetensors itself applies
 TENSOR_DTYPES = {"F32": np.dtype("<f4"), "F64": np.dtype("<f8")}
 MODEL_DTYPES = {"float32": "F32", "float64": "F64"}
 SLOTS = {"sgd": ("velocity",), "adam": ("m_sum", "v_sum"), "adamw": ("m_sum", "v_sum")}
+# Adam checkpoints written before nnzero kept m_sum = m/(1−β₁) stored m and v (torch's averages).
+LEGACY_SLOTS = {"adam": ("m", "v"), "adamw": ("m", "v")}
 # Metadata a caller may pass to save(); everything else in the document is derived.
 USER_KEYS = ("preprocessing", "training", "dataset", "seed", "history", "notes")
 DOC_KEYS = {"format_version", "kind", "model", "classes", "versions", "checkpoint", *USER_KEYS}
@@ -144,10 +146,11 @@ def is_int(v, low):
     return isinstance(v, int) and not isinstance(v, bool) and v >= low
 
 
-def expected_tensors(model, doc):
+def expected_tensors(model, doc, names=()):
     """{name: (dtype, shape)} implied by the architecture (and, for a checkpoint, its state).
 
-    Computed from the config alone, before any weight is allocated."""
+    Computed from the config alone, before any weight is allocated; ``names`` (the file's tensor
+    names) only tells an Adam checkpoint of the older layout (slots m, v) from the current one."""
     dtype = MODEL_DTYPES[model.dtype.name]
     params = {}
     for i, layer in enumerate(model.layers):
@@ -158,6 +161,9 @@ def expected_tensors(model, doc):
     if doc["kind"] == "checkpoint":
         spec = ckpt["optimizer"]
         slots = SLOTS[spec["name"]]
+        legacy = LEGACY_SLOTS.get(spec["name"])
+        if legacy and any(n.startswith(f"optimizer.{legacy[0]}.") for n in names):
+            slots = legacy
         if spec["name"] == "sgd" and not spec["config"].get("momentum"):
             slots = ()
         if spec["t"] > 0:          # slots are created at the first step, for every parameter
