@@ -118,7 +118,7 @@ def test_adam_checkpoint_of_the_older_layout_resumes(tmp_path, optimizer):
     model, _ = _trained(optimizer=optimizer)
     io.save_checkpoint(tmp_path / "new.safetensors", model)
     with safe_open(tmp_path / "new.safetensors", "np") as f:
-        meta, tensors = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
+        meta, tensors = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (not a dict)
     scale = {"m_sum": 1 - optimizer.beta1, "v_sum": 1 - optimizer.beta2}
     old = {}
     for k, v in tensors.items():
@@ -126,7 +126,7 @@ def test_adam_checkpoint_of_the_older_layout_resumes(tmp_path, optimizer):
         old[k.replace(f".{slot}.", f".{slot[0]}.") if slot else k] = v * np.float32(scale[slot]) if slot else v
     save_file(old, tmp_path / "old.safetensors", metadata=meta)
 
-    _, opt, state = io.load_checkpoint(tmp_path / "old.safetensors")
+    _, _, state = io.load_checkpoint(tmp_path / "old.safetensors")
     ref = model.train_state["optimizer"]["arrays"]
     assert sorted(state["optimizer"]["arrays"]) == sorted(ref)
     for k, v in state["optimizer"]["arrays"].items():
