@@ -197,8 +197,7 @@ def load_checkpoint(path):
         # The older layout kept Adam's averages m, v; ours are their sums m/(1−β₁), v/(1−β₂).
         # The run continues correctly, though not bit for bit as the older version would have.
         b = {"m": optimizer.beta1, "v": optimizer.beta2}
-        arrays = {f"{k[0]}_sum{k[1:]}": (v / v.dtype.type(1 - b[k[0]])).astype(v.dtype)
-                  for k, v in arrays.items()}
+        arrays = {f"{k[0]}_sum{k[1:]}": v / v.dtype.type(1 - b[k[0]]) for k, v in arrays.items()}
     rng = ckpt["rng_state"]
     es = ckpt["early_stopping"]
     if es is not None:

@@ -37,7 +37,7 @@ MAX_HEADER_BYTES = 100 << 20    # the same cap safetensors itself applies
 TENSOR_DTYPES = {"F32": np.dtype("<f4"), "F64": np.dtype("<f8")}
 MODEL_DTYPES = {"float32": "F32", "float64": "F64"}
 SLOTS = {"sgd": ("velocity",), "adam": ("m_sum", "v_sum"), "adamw": ("m_sum", "v_sum")}
-# Adam checkpoints written before nnzero kept m_sum = m/(1−β₁) stored m and v (torch's averages).
+# Adam checkpoints from before the sums (m_sum = m/(1−β₁)) hold torch-style averages m and v.
 LEGACY_SLOTS = {"adam": ("m", "v"), "adamw": ("m", "v")}
 # Metadata a caller may pass to save(); everything else in the document is derived.
 USER_KEYS = ("preprocessing", "training", "dataset", "seed", "history", "notes")

@@ -73,7 +73,7 @@ class Optimizer:
         if flat is not None:
             p, g = flat
             if decay and not self.decoupled:
-                g = self._l2_flat(params, grads, p, g)
+                g = self._l2_flat(params, g)
             self._layout = params
             self._update(FLAT, p, g, lr)
             return
@@ -83,7 +83,7 @@ class Optimizer:
                 g = self._plus_scaled(key, g, decay, p)        # g + λ·w
             self._update(key, p, g, lr)
 
-    def _l2_flat(self, params, grads, p, g):
+    def _l2_flat(self, params, g):
         """g + λ·w for the weight matrices, g for the biases, as one vector."""
         out, tmp = self._scratch(FLAT, g), self._scratch("tmp." + FLAT, g)
         np.copyto(out, g)
