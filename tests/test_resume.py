@@ -80,6 +80,44 @@ def test_fit_resumes_exactly_from_any_step(tmp_path, name):
         assert model.history["loss"] == expected_loss
 
 
+def test_fit_with_early_stopping_resumes_exactly_from_every_epoch(tmp_path):
+    # EarlyStopping picks up a checkpointed run: counters replayed from the history, best weights
+    # from the checkpoint. lr 0.05 makes val_loss rise early, so the run stops before its 12 epochs.
+    X, y = _toy()
+    fit = dict(FIT, epochs=12)
+    settings = {"lr": 0.05, "schedule": None}
+
+    def early_stopping():
+        return nz.EarlyStopping(monitor="val_loss", patience=2)
+
+    model, opt = _fresh(settings)
+    es = early_stopping()
+    def save(epoch, logs):
+        io.save_checkpoint(tmp_path / f"e{epoch + 1}.safetensors", model, early_stopping=es)
+        io.save_checkpoint(tmp_path / f"bare{epoch + 1}.safetensors", model)
+
+    saves = nz.LambdaCallback(on_epoch_end=save)
+    model.fit(X, y, optimizer=opt, callbacks=[es, saves], **fit)
+    expected, stopped = weight_bytes(model), es.stopped_epoch
+    assert stopped is not None and stopped + 1 < fit["epochs"]
+    assert es.best_epoch < stopped                  # the best weights are not the last ones
+
+    for k in range(1, stopped + 1):
+        model, opt, state = io.load_checkpoint(tmp_path / f"e{k}.safetensors")
+        es = early_stopping()
+        model.fit(X, y, epochs=state["epochs"], batch_size=state["batch_size"], optimizer=opt,
+                  validation_split=0.2, callbacks=[es], resume=state)
+        assert es.stopped_epoch == stopped, k
+        assert weight_bytes(model) == expected, k
+
+    # Saved without the EarlyStopping, a checkpoint whose best epoch is not its last lacks the
+    # best weights: refused, not guessed.
+    model, opt, state = io.load_checkpoint(tmp_path / f"bare{stopped}.safetensors")
+    with pytest.raises(nz.errors.ModelFileError, match="no early-stopping weights"):
+        model.fit(X, y, epochs=state["epochs"], batch_size=state["batch_size"], optimizer=opt,
+                  validation_split=0.2, callbacks=[early_stopping()], resume=state)
+
+
 # -- the command line ---------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def train_file(mnist_small, tmp_path_factory):

@@ -8,14 +8,15 @@ model as ``self.model`` already set::
 
 Set ``model.stop_training = True`` from any hook to stop after the current batch/epoch.
 ``logs`` at epoch end holds that epoch's ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy``,
-``lr`` and ``time``.
+``lr`` and ``time``. When ``fit`` continues a checkpoint, ``on_train_begin``'s ``logs["resume"]``
+is the state from :func:`nnzero.io.load_checkpoint` (EarlyStopping picks up from it).
 """
 
 import math
 
 import numpy as np
 
-from .errors import ConfigError
+from .errors import ConfigError, ModelFileError
 
 HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "time")
 
@@ -103,6 +104,47 @@ class EarlyStopping(Callback):
     def on_train_begin(self, logs=None):
         self.best = math.inf if self.mode == "min" else -math.inf
         self.best_epoch, self.wait, self.best_weights, self.stopped_epoch = None, 0, None, None
+        resume = (logs or {}).get("resume")
+        if resume is not None:
+            self._resume(resume)
+
+    def replay(self, history):
+        """Set best, best_epoch, wait and stopped_epoch as if this callback had seen ``history``
+        (they are a function of it). Returns self."""
+        self.best = math.inf if self.mode == "min" else -math.inf
+        self.best_epoch, self.wait, self.stopped_epoch = None, 0, None
+        for epoch, value in zip(history.epoch, history[self.monitor]):
+            if self._improved(value):
+                self.best, self.best_epoch, self.wait = value, epoch, 0
+            else:
+                self.wait += 1
+                if self.wait >= self.patience:
+                    self.stopped_epoch = epoch
+        return self
+
+    @property
+    def finished(self):
+        """True once the run has stopped early (after :meth:`replay`: the replayed run had)."""
+        return self.stopped_epoch is not None
+
+    def _resume(self, state):
+        """Continue a checkpointed run: counters replayed from its history; the best weights are
+        the model's own if the last epoch was the best, else the checkpoint's (saved by
+        ``save_checkpoint(..., early_stopping=this)``)."""
+        history = state["history"]
+        self.replay(history)
+        if self.best_epoch is None or not self.restore_best_weights:
+            return
+        saved = state.get("early_stopping") or {}
+        if history.epoch and self.best_epoch == history.epoch[-1]:
+            self.best_weights = self.model.get_weights()
+        elif saved.get("best_epoch") == self.best_epoch and saved.get("best_weights"):
+            self.best_weights = {k: v.copy() for k, v in saved["best_weights"].items()}
+        else:
+            raise ModelFileError(
+                f"the checkpoint has no early-stopping weights for its best epoch ({self.best_epoch + 1}, "
+                f"by {self.monitor}): it cannot be resumed exactly. Save checkpoints with "
+                "save_checkpoint(..., early_stopping=<the EarlyStopping>), or use restore_best_weights=False")
 
     def _improved(self, value):
         if self.mode == "min":

@@ -238,7 +238,7 @@ def _fit(model, X, y, epochs, batch_size, optimizer, validation_data, validation
     snapshot(start_epoch)
     for cb in callbacks:
         cb.model = model
-    _call(callbacks, "on_train_begin", {})
+    _call(callbacks, "on_train_begin", {} if resume is None else {"resume": resume})
     try:
         for epoch in range(start_epoch, epochs):
             _call(callbacks, "on_epoch_begin", epoch, {})

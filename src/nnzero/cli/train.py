@@ -7,11 +7,12 @@ from pathlib import Path
 import numpy as np
 
 from .. import io, preprocessing, recipes
+from ..callbacks import EarlyStopping
 from ..errors import ConfigError, DataError
 from ..layers import ACTIVATIONS
 from ..optimizers import OPTIMIZERS, SCHEDULES
 from . import common
-from .checkpointing import Checkpointer, ResumableEarlyStopping
+from .checkpointing import Checkpointer
 from .progress import EpochProgress
 
 DESCRIPTION = """\
@@ -129,7 +130,7 @@ def run(args):
 
     es = None
     if settings["early_stopping"]:
-        es = ResumableEarlyStopping(settings["early_stopping"], resume)
+        es = EarlyStopping(monitor="val_loss", patience=settings["early_stopping"])
     every = args.checkpoint_every if args.checkpoint_every is not None else settings.get("checkpoint_every")
     settings["checkpoint_every"] = every
     checkpointer = Checkpointer(ckpt_path, every, es, **meta)
@@ -142,7 +143,7 @@ def run(args):
     try:
         if es is not None and resume is not None and es.replay(resume["history"]).finished:
             es.model = model                       # the checkpoint is of a run that already stopped
-            es.on_train_begin()
+            es.on_train_begin({"resume": resume})
             es.on_train_end()
         else:
             model.fit(X_train, y_train, epochs=settings["epochs"], batch_size=settings["batch_size"],
