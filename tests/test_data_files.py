@@ -51,6 +51,46 @@ def test_csv_layouts(tmp_path, text, kwargs, X, y):
     assert (got_y is None and y is None) or got_y.tolist() == y
 
 
+
+@pytest.mark.parametrize("text, fast", [
+    ("label,p0,p1\n1,0,255\n0,-7,8\n", True),
+    ("label,p0,p1\r\n1,0,255\r\n0,7,8", True),               # CRLF, no final newline
+    ("\ufefflabel,p0\n3,1\n", True),                           # byte-order mark
+    ("7,1,2\n8,3,4\n", True),                                  # no header
+    ("label,p\n1,9007199254740991\n", True),                   # 2**53 - 1: exact
+    ("label,p\n1,9007199254740993\n", False),                  # 2**53 + 1: to np.loadtxt
+    ("label,p\n1,99999999999999999999999\n", False),           # beyond int64
+    ("label,p\n1,0.5\n", False),
+    ("label,p\n1,1e3\n", False),
+    ('label,p\n"1","2"\n', False),
+    ("label,p\n\n3,1\n", False),                               # a blank line
+    ("label,p\n3,-\n", False),
+    ("label,p\n3,1-2\n", False),
+    ("label,p\n3,--2\n", False),
+    ("label,p0,p1\n1,,2\n", False),                            # an empty cell
+    ("label,p0,p1\n1,2\n3,4,5\n", False),                      # ragged
+    ("label,p\n-3,-1\n", True),
+])
+def test_integer_csv_fast_path_matches_loadtxt(tmp_path, monkeypatch, text, fast):
+    from nnzero.datasets import csvfile
+
+    path = tmp_path / "d.csv"
+    path.write_bytes(text.encode("utf-8"))
+
+    def outcome():
+        try:
+            return [(a.dtype, a.tobytes()) for a in load_csv(path, label_column=0)]
+        except DataError as exc:
+            return str(exc)
+
+    calls = []
+    real = csvfile._integer_table
+    monkeypatch.setattr(csvfile, "_integer_table", lambda *a: calls.append(real(*a)) or calls[-1])
+    got = outcome()
+    assert (calls[0] is not None) == fast
+    monkeypatch.setattr(csvfile, "_integer_table", lambda *a: None)
+    assert got == outcome()                     # same arrays, or the same error
+
 def test_csv_dtype(tmp_path):
     X, _ = load_csv(write(tmp_path, "label,p\n1,0.1\n"), dtype=np.float64)
     assert X.dtype == np.float64 and X[0, 0] == 0.1
