@@ -15,9 +15,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))   # measure this checkout
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from nnzero.datasets import csvfile, load_mnist  # noqa: E402
+from nnzero.datasets import csvfile, load_mnist
 
 
 def best_of(runs, fn):
