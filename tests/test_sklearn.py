@@ -287,6 +287,8 @@ def test_save_and_load_in_nnzero_format(digits, tmp_path):
     # a plain nnzero model too: the CLI and nz.load predict the labels
     np.testing.assert_array_equal(nz.load(path).predict(X), clf.predict(X))
     # pickle keeps working for sklearn users (sklearn's checks test it on every estimator)
-    np.testing.assert_array_equal(pickle.loads(pickle.dumps(clf)).predict(X), clf.predict(X))
+    copy = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(copy.predict(X), clf.predict(X))
+    assert copy.coefs_[0] is copy.model_.layers[0].params["W"]      # still the model's own arrays
     with pytest.raises(ModelFileError, match="MLPRegressor.save, found 'MLPClassifier'"):
         MLPRegressor.load(path)
