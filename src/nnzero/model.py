@@ -110,15 +110,11 @@ class Sequential:
         return (flat_p, flat_g) if same else None
 
     def __getstate__(self):
-        # A pickle or deepcopy stores each parameter on its own; the copy packs them anew.
+        # A pickle or copy stores each parameter on its own (views of the vector would come back
+        # as separate arrays); fit packs the copy's parameters again.
         state = dict(self.__dict__)
         state.pop("_flat", None)
         return state
-
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-        if self.built:
-            self._pack()
 
     def _require_built(self):
         if not self.built:

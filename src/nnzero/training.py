@@ -217,6 +217,8 @@ def _fit(model, X, y, epochs, batch_size, optimizer, validation_data, validation
     n_batches = math.ceil(n / bs)
     xbuf = np.empty((bs, X.shape[1]), dtype=model.dtype)
     gbuf = np.empty((bs, model.n_outputs), dtype=model.dtype)
+    if getattr(model, "_flat", None) is None:
+        model._pack()                       # e.g. an unpickled model: one vector again
     params, grads = model.params, model.grads
     flat = model.flat_parameters()          # one update over two vectors (None: array by array)
     progress = _Progress(int(verbose), epochs, n_batches)

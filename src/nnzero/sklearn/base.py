@@ -190,11 +190,6 @@ class _BaseMLP(BaseEstimator):
                           f"optimization hasn't converged yet (tol={self.tol}).", ConvergenceWarning, stacklevel=3)
         return self
 
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        if "model_" in state:      # the unpickled model packed its arrays anew: point at those
-            self._sync()
-
     def _sync(self):
         """Point the learned attributes at the model's arrays (no copies)."""
         dense = [layer for layer in self.model_.layers if isinstance(layer, L.Dense)]
