@@ -102,17 +102,20 @@ class EarlyStopping(Callback):
         self.restore_best_weights = restore_best_weights
 
     def on_train_begin(self, logs=None):
-        self.best = math.inf if self.mode == "min" else -math.inf
-        self.best_epoch, self.wait, self.best_weights, self.stopped_epoch = None, 0, None, None
+        self._reset()
+        self.best_weights = None
         resume = (logs or {}).get("resume")
         if resume is not None:
             self._resume(resume)
 
+    def _reset(self):
+        self.best = math.inf if self.mode == "min" else -math.inf
+        self.best_epoch, self.wait, self.stopped_epoch = None, 0, None
+
     def replay(self, history):
         """Set best, best_epoch, wait and stopped_epoch as if this callback had seen ``history``
         (they are a function of it). Returns self."""
-        self.best = math.inf if self.mode == "min" else -math.inf
-        self.best_epoch, self.wait, self.stopped_epoch = None, 0, None
+        self._reset()
         for epoch, value in zip(history.epoch, history[self.monitor]):
             if self._improved(value):
                 self.best, self.best_epoch, self.wait = value, epoch, 0
