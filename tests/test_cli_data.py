@@ -130,7 +130,7 @@ def test_existing_model_needs_force_and_init_from_warm_starts(files, tmp_path, c
     assert run([*args, "--out", out], capsys)[0] == 0
     before = out.read_bytes()
     code, _, err = run([*args, "--out", out], capsys)
-    assert code == 2 and "already exists; give --force" in err and out.read_bytes() == before
+    assert code == 2 and "existing nnzero model file; add --force" in err and out.read_bytes() == before
     first = nz.load(out)
 
     second = tmp_path / "more.safetensors"

@@ -6,7 +6,7 @@ import io as _io
 
 import numpy as np
 
-from .. import io
+from .. import io, safety
 from ..errors import ConfigError
 from . import common
 
@@ -40,6 +40,7 @@ def add_parser(subparsers):
     p.add_argument("--label-column", type=common.column, metavar="NAME|INDEX",
                    help="a CSV column to leave out (e.g. the labels of a file without a header: 0)")
     p.add_argument("--out", metavar="FILE", help="write the CSV here instead of stdout")
+    p.add_argument("--force", action="store_true", help="replace an existing model file at --out (otherwise refused)")
     p.add_argument("--top", type=common.positive_int, default=3, metavar="K",
                    help="classes shown per image (default 3)")
     return p
@@ -50,6 +51,9 @@ def run(args):
         raise ConfigError("give either --data FILE or image paths (not both)")
     if args.label_column is not None and args.data is None:
         raise ConfigError("--label-column applies to a --data file")
+    if args.out is not None:
+        inputs = [("MODEL", args.model), ("--data", args.data), *(("IMAGE", p) for p in args.images)]
+        safety.check_output(args.out, "--out", inputs=inputs, writes="file", force=args.force)
     model = io.load(args.model)
     if not model.is_classifier:
         raise ConfigError(f"{args.model} is a regression model; predict shows class probabilities")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import io, preprocessing, recipes
+from .. import io, preprocessing, recipes, safety
 from ..callbacks import EarlyStopping
 from ..errors import ConfigError, DataError
 from ..layers import ACTIVATIONS
@@ -101,7 +101,8 @@ def add_parser(subparsers):
     g.add_argument("--init-from", metavar="MODEL",
                    help="start from MODEL's weights (architecture, classes, preprocessing) with a fresh "
                         "optimizer: fine-tuning, or more epochs; recorded in the new file")
-    g.add_argument("--force", action="store_true", help="overwrite --out if it already exists")
+    g.add_argument("--force", action="store_true",
+                   help="replace an existing model file at --out (otherwise refused)")
     g.add_argument("--quiet", action="store_true", help="no progress output, only the result")
     return p
 
@@ -119,13 +120,7 @@ def run(args):
         source = _source(args)
         spec, seed = settings.pop("preprocessing"), settings["seed"]
         init = _init_model(args, settings) if args.init_from else None
-    out = Path(args.out or settings.get("out") or "model.safetensors")
-    ckpt_path = Path(args.checkpoint or (settings.get("checkpoint") if not args.out else None)
-                     or common.default_checkpoint_path(out))
-    common.check_distinct(out, ckpt_path)
-    if out.exists() and not args.force:
-        raise ConfigError(f"{out} already exists; give --force to overwrite it, or another --out PATH")
-    settings.update(out=str(out), checkpoint=str(ckpt_path))
+    out, ckpt_path = _outputs(args, settings, source)   # before any work: never train for nothing
     data = _load_data(source, seed)
     why = None
     if resume is None and init is not None:
@@ -149,6 +144,7 @@ def run(args):
     else:
         classes = None
     X_train = common.model_inputs(model, X_train, spec)
+    settings.update(out=str(out), checkpoint=str(ckpt_path))
     dataset_meta = {k: v for k, v in data.items() if k not in ("train", "test")}
     meta = {"preprocessing": spec, "training": settings, "dataset": dataset_meta}
 
@@ -191,6 +187,26 @@ def run(args):
     model.save(out, **meta)
     print(f"saved {out}")
     return 0
+
+
+def _outputs(args, settings, source):
+    """(model path, checkpoint path), checked before any data is read: not an input, not a
+    device/FIFO/folder, in a writable folder, and no model file replaced without --force."""
+    out = Path(args.out or settings.get("out") or "model.safetensors")
+    ckpt_path = Path(args.checkpoint or (settings.get("checkpoint") if not args.out else None)
+                     or common.default_checkpoint_path(out))
+    safety.check_distinct({"--out": out, "--checkpoint": ckpt_path})
+    inputs = [("--data", source.get("path")), ("--test-data", source.get("test_data")), ("--resume", args.resume),
+              ("--labels", source.get("labels")), ("--test-labels", source.get("test_labels")),
+              ("--init-from", getattr(args, "init_from", None))]
+    data_dir = source.get("data_dir")
+    if data_dir and Path(data_dir).is_dir():
+        inputs += [("--data-dir", str(p)) for p in Path(data_dir).iterdir()]
+    safety.check_output(out, "--out", inputs=inputs, writes="model", force=args.force)
+    # A resumed run rewrites its own checkpoint: that one input may be replaced.
+    ck_inputs = [i for i in inputs if i[0] != "--resume"]
+    safety.check_output(ckpt_path, "--checkpoint", inputs=ck_inputs, writes="checkpoint", force=args.force)
+    return out, ckpt_path
 
 
 def _settings(args):
