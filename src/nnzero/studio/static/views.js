@@ -166,6 +166,7 @@ async function showGallery(t, p) {
 function describePre(p) {
   if (!p || p.kind === "none") return "none (raw values)";
   if (p.kind === "binarize") return `1 where x > ${p.threshold}, else 0`;
+  if (p.kind === "standardize") return "(x − μ) / σ per feature, μ and σ from the training rows";
   return Math.abs(p.factor - 1 / 255) < 1e-12 ? "x · 1/255 (pixels to [0, 1])" : `x · ${p.factor}`;
 }
 
