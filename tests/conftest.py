@@ -27,6 +27,17 @@ def mnist_small():
             (X_test[:1000].copy(), y_test[:1000].copy()))
 
 
+@pytest.fixture(scope="session")
+def studio_model(tmp_path_factory):
+    """A small MNIST model (784-128-10, 2 epochs of the default recipe, ~96 %) trained once per
+    session by the CLI, for the studio's tests: its file records MNIST and the preprocessing."""
+    from nnzero.cli import main
+
+    path = tmp_path_factory.mktemp("studio") / "model.safetensors"
+    assert main(["train", "--hidden", "128", "--epochs", "2", "--out", str(path), "--quiet"]) == 0
+    return path
+
+
 # -- in CI, a missing optional dependency is a failure, not a quiet skip --------------------------
 # `pytest.importorskip` skips a test (or a whole file) when a package is missing. On a developer's
 # machine that is a convenience; in CI (where `.[test]` installs everything the suite needs) it
