@@ -249,7 +249,7 @@ def _fit(model, X, y, epochs, batch_size, optimizer, validation_data, validation
             order = rng.permutation(n) if (shuffle and bs < n) else None
             loss_sum, correct, lr = 0.0, 0, optimizer.lr
             for b in range(n_batches):
-                if order is None and bs == n:
+                if order is None and bs == n and isinstance(X, np.ndarray):
                     xb, tb, wb = X, target, weight                     # full batch: no copy
                 else:
                     idx = order[b * bs:(b + 1) * bs] if order is not None else np.arange(b * bs, min(n, (b + 1) * bs))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import preprocessing
+from .. import preprocessing, rows
 from ..errors import ConfigError, DataError
 
 PREPROCESSING = {"scale255": preprocessing.SCALE_255, "binarize": preprocessing.BINARIZE,
@@ -83,13 +83,29 @@ def batch_size(text):
 
 
 # -- data ---------------------------------------------------------------------------------------
-def load_labelled(path, what="--data"):
-    """(X, y) from a CSV/NPZ file, which must have labels."""
+def load_labelled(path, what="--data", labels=None):
+    """(X, y) from a CSV/NPZ file, which must have labels; or, with ``labels`` (an .npy of y),
+    X from an .npy file opened as a read-only memory map (data bigger than memory)."""
     from .. import datasets
 
+    if labels is not None:
+        return open_mapped(path, labels, what)
     X, y = datasets.load_file(path)
     if y is None:
         raise DataError(f"{path}: has no labels ({what} needs a 'label' column in CSV, or y in NPZ)")
+    return X, y
+
+
+def open_mapped(path, labels, what="--data"):
+    """(X as a read-only np.memmap (n, d), y (n,)) from two .npy files; X is not read yet."""
+    from .. import datasets
+
+    if not str(path).lower().endswith(".npy") or not str(labels).lower().endswith(".npy"):
+        raise ConfigError(f"--labels goes with .npy files: {what} X.npy --labels y.npy (got {path}, {labels})")
+    X = datasets.load_npy(path, mmap=True)
+    y = datasets.load_npy(labels, role="y")
+    if len(y) != len(X):
+        raise DataError(f"{labels}: {len(y)} labels for {len(X)} rows in {path}")
     return X, y
 
 
@@ -99,6 +115,8 @@ def add_data_arguments(p, data_help="a CSV/NPY/NPZ file of rows instead of a dat
     p.add_argument("--data-dir", metavar="DIR", help="read the dataset's IDX files from DIR")
     p.add_argument("--split", choices=["test", "train"], default="test", help="dataset split (default test)")
     p.add_argument("--data", metavar="FILE", help=data_help)
+    p.add_argument("--labels", metavar="FILE",
+                   help="with --data X.npy: the labels y.npy; X is memory-mapped, read batch by batch")
 
 
 def load_rows(args, model, labelled=False):
@@ -109,8 +127,13 @@ def load_rows(args, model, labelled=False):
     if args.data is not None:
         if args.dataset is not None or args.data_dir is not None:
             raise ConfigError("give --data FILE or --dataset/--data-dir, not both")
-        X, y = load_labelled(args.data) if labelled else datasets.load_file(args.data)
+        if args.labels is not None:
+            X, y = open_mapped(args.data, args.labels)
+        else:
+            X, y = load_labelled(args.data) if labelled else datasets.load_file(args.data)
         return X, y, args.data
+    if args.labels is not None:
+        raise ConfigError("--labels goes with --data X.npy")
     name = args.dataset or dataset_from_model(model)
     if name is None:
         raise ConfigError(f"{args.model} was not trained on a named dataset; give --data FILE (or --dataset NAME)")
@@ -124,6 +147,12 @@ def model_inputs(model, X, spec=None):
     model file), then the model's shape and finiteness checks."""
     if spec is None:
         spec = (getattr(model, "metadata", None) or {}).get("preprocessing") or preprocessing.NONE
+    if rows.is_lazy(X):          # a memory map: preprocessed batch by batch as it is read
+        if X.shape[1] != model.n_features:
+            raise DataError(f"the data have {X.shape[1]} features per row, but the model expects "
+                            f"{model.n_features}")
+        lazy = X if isinstance(X, rows.LazyRows) else rows.LazyRows(X)
+        return model.check_X(lazy.preprocessed(spec, model.dtype))
     X = np.asarray(X)
     if X.ndim == 2 and X.shape[1] != model.n_features:
         raise DataError(f"the data have {X.shape[1]} features per row, but the model expects "

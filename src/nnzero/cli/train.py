@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import io, preprocessing, recipes
+from .. import io, preprocessing, recipes, rows
 from ..callbacks import EarlyStopping
 from ..errors import ConfigError, DataError
 from ..layers import ACTIVATIONS
@@ -82,6 +82,8 @@ def add_parser(subparsers):
     g.add_argument("--dataset", metavar="NAME", help="mnist (bundled, default), fashion-mnist or kmnist")
     g.add_argument("--data-dir", metavar="DIR", help="read the dataset's four IDX files from DIR")
     g.add_argument("--data", metavar="FILE", help="train on a CSV/NPZ file with labels instead of a dataset")
+    g.add_argument("--labels", metavar="FILE",
+                   help="with --data X.npy: the labels y.npy; X is memory-mapped and read batch by batch")
     g.add_argument("--test-data", metavar="FILE", help="with --data: a separate labelled test file")
     g.add_argument("--test-split", type=common.fraction, metavar="F",
                    help="with --data and no --test-data: fraction held out as the test set (default 0.1)")
@@ -219,7 +221,10 @@ def _source(args):
         if args.test_data is not None and args.test_split is not None:
             raise ConfigError("give --test-data or --test-split, not both")
         split = 0.0 if args.test_data is not None else 0.1 if args.test_split is None else args.test_split
-        return {"kind": "file", "path": args.data, "test_data": args.test_data, "test_split": split}
+        return {"kind": "file", "path": args.data, "labels": args.labels, "test_data": args.test_data,
+                "test_split": split}
+    if args.labels is not None:
+        raise ConfigError("--labels goes with --data X.npy")
     if args.test_data is not None or args.test_split is not None:
         raise ConfigError("--test-data and --test-split apply to --data; a --dataset has its own test set")
     return {"kind": "dataset", "name": args.dataset or "mnist", "data_dir": args.data_dir}
@@ -227,9 +232,9 @@ def _source(args):
 
 def _resumed_source(args, recorded):
     """Where the checkpoint's data was; --data/--dataset/--data-dir may point to a moved copy."""
-    source = {k: recorded.get(k) for k in ("kind", "name", "path", "data_dir", "test_data", "test_split")}
+    source = {k: recorded.get(k) for k in ("kind", "name", "path", "labels", "data_dir", "test_data", "test_split")}
     if args.data is not None:
-        source.update(kind="file", path=args.data)
+        source.update(kind="file", path=args.data, labels=args.labels)
     if args.dataset is not None or args.data_dir is not None:
         source.update(kind="dataset", name=args.dataset or source["name"], data_dir=args.data_dir)
     if args.test_data is not None:
@@ -252,13 +257,17 @@ def _load_data(source, seed):
         name = datasets.get_spec(source["name"]).name
         info = {"kind": "dataset", "name": name, "data_dir": source.get("data_dir")}
     else:
-        train = common.load_labelled(source["path"])
+        train = common.load_labelled(source["path"], labels=source.get("labels"))
         test, split = None, source.get("test_split") or 0.0
         if source.get("test_data"):
             test = common.load_labelled(source["test_data"], "--test-data")
         info = {"kind": "file", "name": Path(source["path"]).name, "path": str(Path(source["path"]).resolve()),
                 "test_data": source.get("test_data"), "test_split": split}
+        if source.get("labels"):
+            info["labels"] = str(Path(source["labels"]).resolve())
     info["sha256"] = datasets.dataset_checksum(*train)
+    if rows.is_lazy(train[0]):
+        train = (rows.LazyRows(train[0]), train[1])   # splits below index it without reading
     if source["kind"] == "file" and not source.get("test_data") and info["test_split"]:
         # Its own stream, derived from the seed, so a resumed run holds out the same rows.
         rng = np.random.default_rng([seed, 0x7E57])

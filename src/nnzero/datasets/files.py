@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
+from ..rows import chunk_rows, find_mmap, release_pages
 from .csvfile import load_csv
 
 X_KEYS = ("X", "x", "X_train", "x_train", "data", "images", "inputs", "features")
@@ -50,7 +51,8 @@ def _check_array(arr: np.ndarray, where: str, role: str) -> np.ndarray:
     """Common checks: non-empty, finite; X becomes 2-D (n, features), y stays 1-D."""
     if arr.size == 0 or arr.ndim == 0:
         raise DataError(f"{where}: {role} is empty or a scalar (shape {arr.shape})")
-    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+    # A memory map is checked for finite values later, in chunks, by the model (nnzero.rows).
+    if arr.dtype.kind == "f" and not isinstance(arr, np.memmap) and not np.isfinite(arr).all():
         bad = np.argwhere(~np.isfinite(arr))[0]
         raise DataError(f"{where}: {role} has a non-finite value ({arr[tuple(bad)]}) at index "
                         f"{tuple(int(i) for i in bad)}")
@@ -66,8 +68,11 @@ def _check_array(arr: np.ndarray, where: str, role: str) -> np.ndarray:
     return arr.reshape(arr.shape[0], -1)  # images (n, 28, 28) → (n, 784)
 
 
-def load_npy(path) -> np.ndarray:
-    """Load one numeric array from a ``.npy`` file → X (n, features); never unpickles."""
+def load_npy(path, role="X", mmap=False) -> np.ndarray:
+    """Load one numeric array from a ``.npy`` file → X (n, features) or y (n,); never unpickles.
+
+    ``mmap``: open it as a read-only ``np.memmap`` (nothing read yet) for data bigger than memory.
+    """
     path = Path(path)
     where = str(path)
     try:
@@ -78,14 +83,14 @@ def load_npy(path) -> np.ndarray:
                 raise DataError(f"{where}: header declares {dtype} {shape} = {nbytes} bytes but "
                                 f"the file holds {have}; it is truncated or corrupted")
             f.seek(0)
-            arr = np.load(f, allow_pickle=False)
+            arr = np.load(path if mmap else f, allow_pickle=False, mmap_mode="r" if mmap else None)
     except DataError:
         raise
     except OSError as e:
         raise DataError(f"{where}: cannot open: {e.strerror or e}") from e
     except (ValueError, EOFError) as e:
         raise DataError(f"{where}: not a valid .npy file ({e})") from e
-    return _check_array(arr, where, "X")
+    return _check_array(arr, where, role)
 
 
 def _zip_member_ok(zf: zipfile.ZipFile, name: str, where: str) -> None:
@@ -186,5 +191,11 @@ def dataset_checksum(X, y=None) -> str:
             raise DataError(f"dataset_checksum: {role} has dtype object; expected numbers")
         arr = arr.astype(arr.dtype.newbyteorder("<"), copy=False)  # no copy on x86/ARM
         h.update(f"{role}:{arr.dtype.str}:{arr.shape};".encode())
-        h.update(memoryview(np.ascontiguousarray(arr)).cast("B"))
+        # In ~64 MB pieces (same digest), releasing a memory map's pages as it goes.
+        step = chunk_rows(arr[:1].nbytes) if arr.ndim else 1
+        for start in range(0, max(1, len(arr)) if arr.ndim else 1, step):
+            piece = arr[start:start + step] if arr.ndim else arr
+            h.update(memoryview(np.ascontiguousarray(piece)).cast("B"))
+            if isinstance(arr, np.memmap):
+                release_pages(find_mmap(arr))
     return h.hexdigest()
