@@ -8,6 +8,7 @@ import numpy as np
 
 from .. import preprocessing, rows
 from ..errors import ConfigError, DataError
+from ..safety import check_input
 
 PREPROCESSING = {"scale255": preprocessing.SCALE_255, "binarize": preprocessing.BINARIZE,
                  "none": preprocessing.NONE}
@@ -102,6 +103,8 @@ def open_mapped(path, labels, what="--data"):
 
     if not str(path).lower().endswith(".npy") or not str(labels).lower().endswith(".npy"):
         raise ConfigError(f"--labels goes with .npy files: {what} X.npy --labels y.npy (got {path}, {labels})")
+    check_input(path, what)          # before opening: a FIFO would block
+    check_input(labels, "--labels")
     X = datasets.load_npy(path, mmap=True)
     y = datasets.load_npy(labels, role="y")
     if len(y) != len(X):
@@ -215,7 +218,3 @@ def default_checkpoint_path(out):
     stem = out.name[:-len(".safetensors")] if out.name.endswith(".safetensors") else out.name
     return out.with_name(stem + ".ckpt.safetensors")
 
-
-def check_distinct(out, checkpoint):
-    if Path(out).resolve() == Path(checkpoint).resolve():
-        raise ConfigError(f"--out and --checkpoint are the same file {out}; give two different paths")

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..rows import chunk_rows, find_mmap, release_pages
+from ..safety import check_input
 from .csvfile import load_csv
 
 X_KEYS = ("X", "x", "X_train", "x_train", "data", "images", "inputs", "features")
@@ -161,8 +162,7 @@ def load_file(path, **kwargs):
     """
     path = Path(path)
     suffix = path.suffix.lower()
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
+    check_input(path)        # before opening: a FIFO would block, a directory is not data
     if suffix == ".csv":
         return load_csv(path, **kwargs)
     if kwargs:
