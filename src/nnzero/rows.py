@@ -232,3 +232,42 @@ def as_lazy(X, dtype):
     """``X`` (a 2-D np.memmap or LazyRows) as LazyRows yielding ``dtype``."""
     return X.with_dtype(dtype) if isinstance(X, LazyRows) else LazyRows(X, dtype=dtype)
 
+
+
+# -- preprocessing fitted by streaming (the CLI's default choice on a memory map) ----------------
+def _stats(X):
+    """Column min, max, mean, std (float64, two passes over the chunks) and whether every value
+    is an integer, of raw rows X (LazyRows)."""
+    X64 = X._derive(dtype=np.float64)
+    n, d = X.shape
+    lo, hi, total, integral = np.full(d, np.inf), np.full(d, -np.inf), np.zeros(d), True
+    for _, block in X64.chunks():
+        lo, hi = np.minimum(lo, block.min(axis=0)), np.maximum(hi, block.max(axis=0))
+        total += block.sum(axis=0)
+        integral = integral and bool((block == np.round(block)).all())
+    mean = total / n
+    sq = np.zeros(d)
+    for _, block in X64.chunks():
+        sq += ((block - mean) ** 2).sum(axis=0)
+    return lo, hi, mean, np.sqrt(sq / n), integral
+
+
+def standardize(X):
+    """:func:`nnzero.preprocessing.standardize` of X, streamed in chunks for LazyRows (equal
+    up to float64 rounding: sums of chunks instead of NumPy's pairwise sum)."""
+    if not isinstance(X, LazyRows):
+        return preprocessing.standardize(X)
+    _, _, mean, std, _ = _stats(X)
+    return preprocessing.standardize_spec(mean, std)
+
+
+def choose(X, pixel_spec=preprocessing.SCALE_255):
+    """:func:`nnzero.preprocessing.choose` of X, streamed in chunks for LazyRows."""
+    if not isinstance(X, LazyRows):
+        return preprocessing.choose(X, pixel_spec)
+    lo, hi, mean, std, integral = _stats(X)
+    raw_kind = X.data.dtype.kind
+    if (X.shape[1] == preprocessing.PIXELS and raw_kind in "uif" and lo.min() >= 0 and hi.max() <= 255
+            and (raw_kind != "f" or integral)):
+        return pixel_spec, "784 integer columns in 0..255 (pixels)"
+    return preprocessing.standardize_spec(mean, std), preprocessing.choice_reason(X.shape[1], lo.min(), hi.max())

@@ -25,7 +25,7 @@ _NUMERIC_KINDS = "biuf"  # bool, signed, unsigned, float
 _MAX_DEFLATE_RATIO = 1032  # DEFLATE cannot expand more than ~1032:1
 
 
-def _read_npy_header(fp, where: str):
+def _read_npy_header(fp, where: str, kinds=_NUMERIC_KINDS):
     """Read a .npy magic + header from ``fp`` → (shape, dtype, number of payload bytes)."""
     try:
         version = np.lib.format.read_magic(fp)
@@ -39,7 +39,7 @@ def _read_npy_header(fp, where: str):
         raise
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
         raise DataError(f"{where}: not a valid .npy array ({e})") from e
-    if dtype.hasobject or dtype.kind not in _NUMERIC_KINDS or dtype.fields is not None:
+    if dtype.hasobject or dtype.kind not in kinds or dtype.fields is not None:
         raise DataError(f"{where}: holds {dtype} data; expected a numeric array (bool, int, "
                         f"float). Object arrays would need pickle, which nnzero never loads")
     count = 1
@@ -70,15 +70,14 @@ def _check_array(arr: np.ndarray, where: str, role: str) -> np.ndarray:
 
 
 def load_npy(path, role="X", mmap=False) -> np.ndarray:
-    """Load one numeric array from a ``.npy`` file → X (n, features) or y (n,); never unpickles.
-
-    ``mmap``: open it as a read-only ``np.memmap`` (nothing read yet) for data bigger than memory.
-    """
+    """Load one numeric array from a ``.npy`` file → X (n, features), or with ``role="y"``
+    labels (n,) (numbers or unicode class names); never unpickles. ``mmap``: open it as a
+    read-only ``np.memmap`` (nothing read yet) for data bigger than memory."""
     path = Path(path)
     where = str(path)
     try:
         with open(path, "rb") as f:
-            shape, dtype, nbytes = _read_npy_header(f, where)
+            shape, dtype, nbytes = _read_npy_header(f, where, _NUMERIC_KINDS + ("U" if role == "y" else ""))
             have = os.fstat(f.fileno()).st_size - f.tell()
             if have != nbytes:
                 raise DataError(f"{where}: header declares {dtype} {shape} = {nbytes} bytes but "
@@ -155,11 +154,22 @@ def load_npz(path):
     return X, y
 
 
-def load_file(path, **kwargs):
+def load_file(path, labels=None, mmap=False, **kwargs):
     """Load ``(X, y or None)`` from a data file, by extension: .csv, .npz, or .npy (X only).
 
-    Keyword arguments go to :func:`load_csv` (label_column=, delimiter=, ...).
+    ``labels``: a separate ``.npy`` file of labels (n,) for an X file without them
+    (``X.npy`` + ``y.npy``). ``mmap``: an .npy X comes back as a read-only memory map (see
+    :mod:`nnzero.rows`). Keyword arguments go to :func:`load_csv` (label_column=, ...).
     """
+    if labels is not None:
+        X, y = load_file(path, mmap=mmap, **kwargs)
+        if y is not None:
+            raise DataError(f"{path}: already holds labels; give a separate labels file only "
+                            f"for data without them")
+        y = load_labels(labels)
+        if len(y) != len(X):
+            raise DataError(f"{labels}: {len(y)} labels for the {len(X)} rows of {path}")
+        return X, y
     path = Path(path)
     suffix = path.suffix.lower()
     check_input(path)        # before opening: a FIFO would block, a directory is not data
@@ -170,9 +180,20 @@ def load_file(path, **kwargs):
     if suffix == ".npz":
         return load_npz(path)
     if suffix == ".npy":
-        return load_npy(path), None
+        return load_npy(path, mmap=mmap), None
     raise DataError(f"{path}: unsupported data file type {suffix or '(no extension)'!r}; "
                     f"expected .csv, .npz or .npy (for IDX files use --data-dir)")
+
+
+def load_labels(path) -> np.ndarray:
+    """Labels (n,) from a ``.npy`` file: integers, or unicode class names."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    if path.suffix.lower() != ".npy":
+        raise DataError(f"{path}: a labels file must be .npy (one label per row), got "
+                        f"{path.suffix or 'no extension'!r}")
+    return load_npy(path, role="y")
 
 
 def dataset_checksum(X, y=None) -> str:
@@ -191,7 +212,7 @@ def dataset_checksum(X, y=None) -> str:
             raise DataError(f"dataset_checksum: {role} has dtype object; expected numbers")
         arr = arr.astype(arr.dtype.newbyteorder("<"), copy=False)  # no copy on x86/ARM
         h.update(f"{role}:{arr.dtype.str}:{arr.shape};".encode())
-        # In ~64 MB pieces (same digest), releasing a memory map's pages as it goes.
+        # In ~16 MB pieces (same digest), releasing a memory map's pages as it goes.
         step = chunk_rows(arr[:1].nbytes) if arr.ndim else 1
         for start in range(0, max(1, len(arr)) if arr.ndim else 1, step):
             piece = arr[start:start + step] if arr.ndim else arr
