@@ -109,19 +109,26 @@ def test_cli_train_and_evaluate_on_npy_with_labels(tmp_path, rng, capsys):
     assert mapped.replace("X.npy", "d.npz") == in_memory
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["train", "--data", "{d}/d.npz", "--labels", "{d}/y.npy"], "--labels goes with .npy files"),
-    (["train", "--labels", "{d}/y.npy"], "--labels goes with --data"),
-    (["train", "--data", "{d}/X.npy", "--labels", "{d}/short.npy"], "5 labels for 60 rows"),
-])
-def test_cli_labels_errors(tmp_path, rng, capsys, argv, message):
-    np.save(tmp_path / "X.npy", rng.random((60, 4)))
-    np.save(tmp_path / "y.npy", np.zeros(60, int))
-    np.save(tmp_path / "short.npy", np.zeros(5, int))
-    np.savez(tmp_path / "d.npz", X=rng.random((60, 4)), y=np.zeros(60, int))
-    assert main([a.format(d=tmp_path) for a in argv]) == 2
+def test_cli_non_finite_memmap_is_one_line_naming_the_row(tmp_path, rng, capsys):
+    X = rng.random((60, 4))
+    X[41, 1] = np.inf
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "y.npy", np.arange(60) % 2)
+    code = main(["train", "--data", str(tmp_path / "X.npy"), "--labels", str(tmp_path / "y.npy"),
+                 "--preprocessing", "none", "--epochs", "1", "--out", str(tmp_path / "m.safetensors")])
     err = capsys.readouterr().err
-    assert message in err and len(err.strip().splitlines()) == 1
+    assert code == 2 and "row 41" in err and len(err.strip().splitlines()) == 1
+
+
+def test_streamed_preprocessing_choice_matches_in_memory(tmp_path, rng):
+    pixels = rng.integers(0, 256, (300, 784)).astype(np.uint8)
+    table = rng.normal(5, 3, (300, 6))
+    assert rows.choose(rows.LazyRows(_mapped(tmp_path, pixels)))[0] == nz.preprocessing.SCALE_255
+    spec, reason = rows.choose(rows.LazyRows(_mapped(tmp_path, table, "t.npy")))
+    expected, expected_reason = nz.preprocessing.choose(table)
+    assert spec["kind"] == "standardize" and reason == expected_reason
+    np.testing.assert_allclose(spec["mean"], expected["mean"], rtol=1e-12)
+    np.testing.assert_allclose(spec["std"], expected["std"], rtol=1e-12)
 
 
 # Peak RSS of the child's own address space: VmHWM. (getrusage's ru_maxrss would also do, but

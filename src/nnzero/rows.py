@@ -218,6 +218,7 @@ class LazyRows:
             for start, block in self.chunks():
                 if not np.isfinite(block).all():
                     row = start + int(np.flatnonzero(~np.isfinite(block).all(axis=1))[0])
+                    row = row if self.index is None else int(self.index[row])   # the file's row
                     raise DataError(f"{name} contains NaN or infinite values (first at row {row})")
             self.finite_checked = True
         return self
