@@ -173,3 +173,10 @@ def test_memmap_training_peak_rss_stays_far_below_the_data(tmp_path):
     size = n * d * 4
     assert int(peak) < size / 2, f"peak RSS {int(peak) / 2**20:.0f} MB for {size / 2**20:.0f} MB of data"
     assert 0 <= float(acc) <= 1
+
+
+def test_divergence_on_memmap_is_reported(tmp_path, rng):
+    X = rng.normal(size=(200, 4)) * 1e4
+    with pytest.raises(nz.errors.TrainingDivergedError, match="training diverged"):
+        nz.mlp(4, [8], 2).fit(_mapped(tmp_path, X), rng.integers(0, 2, 200), epochs=20,
+                              optimizer=nz.SGD(10.0), seed=0)
