@@ -1,7 +1,11 @@
 """Shared fixtures. Keep this small and generic; put test-specific helpers in the test file."""
 
+import os
+
 import numpy as np
 import pytest
+
+pytest_plugins = ["pytester"]     # for test_suite_hygiene.py: runs pytest on made-up test files
 
 
 @pytest.fixture
@@ -21,3 +25,43 @@ def mnist_small():
     # Copies, so the full 60000-image arrays can be freed.
     return ((X_train[:4000].copy(), y_train[:4000].copy()),
             (X_test[:1000].copy(), y_test[:1000].copy()))
+
+
+@pytest.fixture(scope="session")
+def studio_model(tmp_path_factory):
+    """A small MNIST model (784-128-10, 2 epochs of the default recipe, ~96 %) trained once per
+    session by the CLI, for the studio's tests: its file records MNIST and the preprocessing."""
+    from nnzero.cli import main
+
+    path = tmp_path_factory.mktemp("studio") / "model.safetensors"
+    assert main(["train", "--hidden", "128", "--epochs", "2", "--out", str(path), "--quiet"]) == 0
+    return path
+
+
+# -- in CI, a missing optional dependency is a failure, not a quiet skip --------------------------
+# `pytest.importorskip` skips a test (or a whole file) when a package is missing. On a developer's
+# machine that is a convenience; in CI (where `.[test]` installs everything the suite needs) it
+# would hide a broken extra behind a line of "s". With CI set, such skips are reported as failures.
+IMPORT_SKIP = "could not import"
+
+
+def _in_ci():
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _fail_import_skip(report):
+    if report.skipped and _in_ci() and IMPORT_SKIP in str(report.longrepr):
+        report.outcome = "failed"
+        report.longrepr = f"CI is set and a dependency is missing: {report.longrepr}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    outcome = yield
+    _fail_import_skip(outcome.get_result())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    _fail_import_skip(outcome.get_result())

@@ -14,6 +14,7 @@ the Python work is a few calls per layer, independent of the batch size and laye
 """
 
 import math
+import shutil
 import sys
 import time
 
@@ -21,6 +22,7 @@ import numpy as np
 
 from . import optimizers
 from .callbacks import History
+from .divergence import LossWatch, likely_cause
 from .errors import ConfigError, DataError, ShapeError, TrainingDivergedError
 from .model import _regression_target
 
@@ -72,50 +74,77 @@ def stratified_split(target, fraction, rng, stratify=True):
 
 
 class _Progress:
-    """A live tqdm bar when stdout is a terminal (verbose=1); one plain line per epoch otherwise."""
+    """verbose=1: on a terminal, a live bar during each epoch, replaced at its end by the epoch's
+    line (wrapped to the terminal's width, never cut); elsewhere one plain line per epoch.
+    verbose=2: one plain line per epoch. An interrupted bar is erased, leaving a clean screen."""
 
     def __init__(self, verbose, epochs, n_batches):
         self.verbose, self.epochs, self.n_batches = verbose, epochs, n_batches
-        self.live = verbose == 1 and sys.stdout.isatty()
+        self.tty = sys.stdout.isatty()
+        self.live = verbose == 1 and self.tty
         self.bar = None
 
     def epoch_begin(self, epoch):
         if self.live:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=self.n_batches, desc=f"epoch {epoch + 1}/{self.epochs}",
-                            unit="batch", leave=True, dynamic_ncols=True, file=sys.stdout)
+            self.bar = tqdm(total=self.n_batches, desc=f"epoch {epoch + 1}/{self.epochs}", unit="batch",
+                            leave=False, dynamic_ncols=True, file=sys.stdout,
+                            bar_format="{desc} {bar} {n_fmt}/{total_fmt} {elapsed}<{remaining}{postfix}")
 
     def batch_end(self, b, loss, acc):
         if self.bar is not None:
             self.bar.update(1)
             if b % 20 == 0 or b == self.n_batches - 1:
-                self.bar.set_postfix_str(f"loss {loss:.4f} acc {acc:.4f}", refresh=False)
+                text = f"loss {loss:.4f}" + ("" if math.isnan(acc) else f"  accuracy {acc:.4f}")
+                self.bar.set_postfix_str(text, refresh=False)
 
     def epoch_end(self, epoch, logs):
         if not self.verbose:
             return
-        text = format_logs(logs)
-        if self.bar is not None:
-            self.bar.set_postfix_str(text, refresh=True)
-            self.bar.close()
-            self.bar = None
-        else:
-            print(f"epoch {epoch + 1}/{self.epochs}  {text}", flush=True)
+        self.close()
+        head = f"epoch {epoch + 1}/{self.epochs}"
+        width = terminal_width() if self.tty else None
+        print(wrap_parts(head, log_parts(logs), width), flush=True)
 
     def close(self):
         if self.bar is not None:
-            self.bar.close()
+            self.bar.close()          # leave=False: the bar is erased, not left half-drawn
+            self.bar = None
 
 
-def format_logs(logs):
+def terminal_width(default=80):
+    return shutil.get_terminal_size((default, 24)).columns
+
+
+def wrap_parts(head, parts, width=None, sep="  "):
+    """``head`` then ``parts`` joined by ``sep``; with a ``width``, wrapped between parts onto
+    lines of at most ``width`` characters (a part is never cut), continuations indented."""
+    if width is None:
+        return sep.join([head, *parts])
+    lines, line, indent = [], head, " " * min(len(head), 12)
+    for part in parts:
+        if len(line) + len(sep) + len(part) > width and line.strip():
+            lines.append(line)
+            line = indent + part
+        else:
+            line = line + sep + part if line.strip() else line + part
+    return "\n".join([*lines, line])
+
+
+def log_parts(logs):
+    """An epoch's logs as ['loss 0.2360', 'accuracy 0.9312', ...]: the History's own names."""
     parts = []
     for key, fmt in (("loss", ".4f"), ("accuracy", ".4f"), ("val_loss", ".4f"), ("val_accuracy", ".4f"),
                      ("lr", ".2e"), ("time", ".1f")):
         v = logs.get(key)
         if v is not None and not (isinstance(v, float) and math.isnan(v)):
             parts.append(f"{key} {v:{fmt}}" + ("s" if key == "time" else ""))
-    return "  ".join(parts)
+    return parts
+
+
+def format_logs(logs):
+    return "  ".join(log_parts(logs))
 
 
 def _prepare_targets(model, X, y, classes, sample_weight):
@@ -136,7 +165,7 @@ def _prepare_targets(model, X, y, classes, sample_weight):
 
 
 def fit(model, X, y, epochs=10, batch_size=128, optimizer=None, validation_data=None,
-        validation_split=0.0, callbacks=None, seed=None, verbose=0, shuffle=True,
+        validation_split=0.0, callbacks=None, seed=None, verbose="auto", shuffle=True,
         sample_weight=None, classes=None, diagnostics=False, resume=None):
     """Train ``model`` on (X, y) and return its :class:`History`.
 
@@ -144,7 +173,8 @@ def fit(model, X, y, epochs=10, batch_size=128, optimizer=None, validation_data=
     regression. ``batch_size=None`` is full-batch gradient descent. ``optimizer``: an optimizer
     or a name (default Adam(1e-3)). ``validation_split`` holds out a shuffled, stratified
     fraction; ``validation_data=(Xv, yv)`` uses given data instead. ``verbose``: 0 silent,
-    1 live bar on a terminal (a line per epoch otherwise), 2 a line per epoch.
+    1 live bar on a terminal (a line per epoch otherwise), 2 a line per epoch; "auto" (the
+    default, as in Keras) is 1 on a terminal, 2 in a notebook and 0 otherwise (scripts, tests).
     ``resume`` is the state from :func:`nnzero.io.load_checkpoint` to continue a run exactly.
     Raises TrainingDivergedError (weights of the last good epoch kept) if the loss goes NaN/inf.
     """
@@ -161,8 +191,10 @@ def _fit(model, X, y, epochs, batch_size, optimizer, validation_data, validation
         raise ConfigError(f"validation_split must be in [0, 1), got {validation_split!r}")
     if validation_split and validation_data is not None:
         raise ConfigError("give validation_data or validation_split, not both")
+    if isinstance(verbose, str) and verbose == "auto":
+        verbose = 1 if sys.stdout.isatty() else 2 if "ipykernel" in sys.modules else 0
     if verbose not in (0, 1, 2, False, True):
-        raise ConfigError(f"verbose must be 0, 1 or 2, got {verbose!r}")
+        raise ConfigError(f"verbose must be 0, 1, 2 or 'auto', got {verbose!r}")
     X = model.check_X(X)
     target, weight = _prepare_targets(model, X, y, classes, sample_weight)
     batch_size = _positive_int("batch_size", batch_size, allow_none=True)
@@ -223,6 +255,7 @@ def _fit(model, X, y, epochs, batch_size, optimizer, validation_data, validation
     flat = model.flat_parameters()          # one update over two vectors (None: array by array)
     progress = _Progress(int(verbose), epochs, n_batches)
     model.stop_training = False
+    watch = LossWatch(math.log(model.n_outputs) if model.is_classifier and model.n_outputs > 1 else 0.0)     # a finite loss that explodes is divergence too
 
     def snapshot(epoch):
         model.train_state = {
@@ -238,6 +271,7 @@ def _fit(model, X, y, epochs, batch_size, optimizer, validation_data, validation
         optimizer.load_state_dict(state["optimizer"])
 
     snapshot(start_epoch)
+    good_state = model.train_state
     for cb in callbacks:
         cb.model = model
     _call(callbacks, "on_train_begin", {} if resume is None else {"resume": resume})
@@ -249,7 +283,7 @@ def _fit(model, X, y, epochs, batch_size, optimizer, validation_data, validation
             order = rng.permutation(n) if (shuffle and bs < n) else None
             loss_sum, correct, lr = 0.0, 0, optimizer.lr
             for b in range(n_batches):
-                if order is None and bs == n:
+                if order is None and bs == n and isinstance(X, np.ndarray):
                     xb, tb, wb = X, target, weight                     # full batch: no copy
                 else:
                     idx = order[b * bs:(b + 1) * bs] if order is not None else np.arange(b * bs, min(n, (b + 1) * bs))
@@ -265,9 +299,12 @@ def _fit(model, X, y, epochs, batch_size, optimizer, validation_data, validation
                 if model.is_classifier:
                     correct += int(np.count_nonzero(out.argmax(axis=1) == tb))
                 loss, g = model.loss.loss_and_grad(out, tb, wb, out=gbuf[:m])
-                if not math.isfinite(loss):
+                grown = watch.batch(loss) if math.isfinite(loss) else f"the loss became {loss}"
+                if grown is not None:
+                    model.train_state = good_state
                     restore_snapshot()
-                    raise TrainingDivergedError(_diverged(epoch, b, loss, lr, model.train_state["epoch"]), history)
+                    raise TrainingDivergedError(_diverged(epoch, b, grown, optimizer, lr, X, good_state["epoch"]),
+                                                history)
                 loss_sum += loss * m
                 model.backward(g)
                 lr = optimizer.lr_at(epoch + b / n_batches, epochs)
@@ -276,9 +313,13 @@ def _fit(model, X, y, epochs, batch_size, optimizer, validation_data, validation
                 _call(callbacks, "on_batch_end", b, {"loss": loss, "size": m})
                 if model.stop_training:
                     break
-            if not all(np.isfinite(p).all() for p in params.values()):
+            grown = watch.epoch_end(loss_sum / n)
+            if grown is not None or not all(np.isfinite(p).all() for p in params.values()):
+                model.train_state = good_state
                 restore_snapshot()
-                raise TrainingDivergedError(_diverged(epoch, None, None, lr, model.train_state["epoch"]), history)
+                what = grown or "the weights became NaN or infinite"
+                raise TrainingDivergedError(_diverged(epoch, None, what, optimizer, lr, X, good_state["epoch"]),
+                                            history)
             logs = {"loss": loss_sum / n, "accuracy": correct / n if model.is_classifier else math.nan,
                     "lr": lr}
             if val is not None:
@@ -286,6 +327,9 @@ def _fit(model, X, y, epochs, batch_size, optimizer, validation_data, validation
             logs["time"] = time.perf_counter() - t0
             history.append(epoch, logs)
             snapshot(epoch + 1)
+            if watch.healthy:
+                good_state = model.train_state
+            watch.healthy = True
             progress.epoch_end(epoch, logs)
             _call(callbacks, "on_epoch_end", epoch, logs)
             if model.stop_training:
@@ -308,9 +352,8 @@ def _call(callbacks, hook, *args):
             fn(*args)
 
 
-def _diverged(epoch, batch, loss, lr, good_epoch):
+def _diverged(epoch, batch, what, optimizer, lr, X, good_epoch):
     where = f"epoch {epoch + 1}" + (f", batch {batch + 1}" if batch is not None else "")
-    what = f"the loss became {loss}" if loss is not None else "the weights became NaN or infinite"
     kept = f"the weights after epoch {good_epoch}" if good_epoch else "the initial weights"
-    return (f"training diverged at {where}: {what}. The model keeps {kept}. "
-            f"Lower the learning rate (it was {lr:.3g}) or scale the inputs (e.g. pixels to [0, 1]).")
+    scale = float(np.abs(X).max()) if isinstance(X, np.ndarray) and X.size else None   # not a memmap's rows
+    return f"training diverged at {where}: {what}. The model keeps {kept}. {likely_cause(optimizer, lr, scale)}"

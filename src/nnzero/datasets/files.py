@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
+from ..rows import chunk_rows, find_mmap, release_pages
+from ..safety import check_input
 from .csvfile import load_csv
 
 X_KEYS = ("X", "x", "X_train", "x_train", "data", "images", "inputs", "features")
@@ -23,7 +25,7 @@ _NUMERIC_KINDS = "biuf"  # bool, signed, unsigned, float
 _MAX_DEFLATE_RATIO = 1032  # DEFLATE cannot expand more than ~1032:1
 
 
-def _read_npy_header(fp, where: str):
+def _read_npy_header(fp, where: str, kinds=_NUMERIC_KINDS):
     """Read a .npy magic + header from ``fp`` → (shape, dtype, number of payload bytes)."""
     try:
         version = np.lib.format.read_magic(fp)
@@ -37,7 +39,7 @@ def _read_npy_header(fp, where: str):
         raise
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
         raise DataError(f"{where}: not a valid .npy array ({e})") from e
-    if dtype.hasobject or dtype.kind not in _NUMERIC_KINDS or dtype.fields is not None:
+    if dtype.hasobject or dtype.kind not in kinds or dtype.fields is not None:
         raise DataError(f"{where}: holds {dtype} data; expected a numeric array (bool, int, "
                         f"float). Object arrays would need pickle, which nnzero never loads")
     count = 1
@@ -50,7 +52,8 @@ def _check_array(arr: np.ndarray, where: str, role: str) -> np.ndarray:
     """Common checks: non-empty, finite; X becomes 2-D (n, features), y stays 1-D."""
     if arr.size == 0 or arr.ndim == 0:
         raise DataError(f"{where}: {role} is empty or a scalar (shape {arr.shape})")
-    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+    # A memory map is checked for finite values later, in chunks, by the model (nnzero.rows).
+    if arr.dtype.kind == "f" and not isinstance(arr, np.memmap) and not np.isfinite(arr).all():
         bad = np.argwhere(~np.isfinite(arr))[0]
         raise DataError(f"{where}: {role} has a non-finite value ({arr[tuple(bad)]}) at index "
                         f"{tuple(int(i) for i in bad)}")
@@ -66,26 +69,28 @@ def _check_array(arr: np.ndarray, where: str, role: str) -> np.ndarray:
     return arr.reshape(arr.shape[0], -1)  # images (n, 28, 28) → (n, 784)
 
 
-def load_npy(path) -> np.ndarray:
-    """Load one numeric array from a ``.npy`` file → X (n, features); never unpickles."""
+def load_npy(path, role="X", mmap=False) -> np.ndarray:
+    """Load one numeric array from a ``.npy`` file → X (n, features), or with ``role="y"``
+    labels (n,) (numbers or unicode class names); never unpickles. ``mmap``: open it as a
+    read-only ``np.memmap`` (nothing read yet) for data bigger than memory."""
     path = Path(path)
     where = str(path)
     try:
         with open(path, "rb") as f:
-            shape, dtype, nbytes = _read_npy_header(f, where)
+            shape, dtype, nbytes = _read_npy_header(f, where, _NUMERIC_KINDS + ("U" if role == "y" else ""))
             have = os.fstat(f.fileno()).st_size - f.tell()
             if have != nbytes:
                 raise DataError(f"{where}: header declares {dtype} {shape} = {nbytes} bytes but "
                                 f"the file holds {have}; it is truncated or corrupted")
             f.seek(0)
-            arr = np.load(f, allow_pickle=False)
+            arr = np.load(path if mmap else f, allow_pickle=False, mmap_mode="r" if mmap else None)
     except DataError:
         raise
     except OSError as e:
         raise DataError(f"{where}: cannot open: {e.strerror or e}") from e
     except (ValueError, EOFError) as e:
         raise DataError(f"{where}: not a valid .npy file ({e})") from e
-    return _check_array(arr, where, "X")
+    return _check_array(arr, where, role)
 
 
 def _zip_member_ok(zf: zipfile.ZipFile, name: str, where: str) -> None:
@@ -149,15 +154,25 @@ def load_npz(path):
     return X, y
 
 
-def load_file(path, **kwargs):
+def load_file(path, labels=None, mmap=False, **kwargs):
     """Load ``(X, y or None)`` from a data file, by extension: .csv, .npz, or .npy (X only).
 
-    Keyword arguments go to :func:`load_csv` (label_column=, delimiter=, ...).
+    ``labels``: a separate ``.npy`` file of labels (n,) for an X file without them
+    (``X.npy`` + ``y.npy``). ``mmap``: an .npy X comes back as a read-only memory map (see
+    :mod:`nnzero.rows`). Keyword arguments go to :func:`load_csv` (label_column=, ...).
     """
+    if labels is not None:
+        X, y = load_file(path, mmap=mmap, **kwargs)
+        if y is not None:
+            raise DataError(f"{path}: already holds labels; give a separate labels file only "
+                            f"for data without them")
+        y = load_labels(labels)
+        if len(y) != len(X):
+            raise DataError(f"{labels}: {len(y)} labels for the {len(X)} rows of {path}")
+        return X, y
     path = Path(path)
     suffix = path.suffix.lower()
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
+    check_input(path)        # before opening: a FIFO would block, a directory is not data
     if suffix == ".csv":
         return load_csv(path, **kwargs)
     if kwargs:
@@ -165,9 +180,20 @@ def load_file(path, **kwargs):
     if suffix == ".npz":
         return load_npz(path)
     if suffix == ".npy":
-        return load_npy(path), None
+        return load_npy(path, mmap=mmap), None
     raise DataError(f"{path}: unsupported data file type {suffix or '(no extension)'!r}; "
                     f"expected .csv, .npz or .npy (for IDX files use --data-dir)")
+
+
+def load_labels(path) -> np.ndarray:
+    """Labels (n,) from a ``.npy`` file: integers, or unicode class names."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    if path.suffix.lower() != ".npy":
+        raise DataError(f"{path}: a labels file must be .npy (one label per row), got "
+                        f"{path.suffix or 'no extension'!r}")
+    return load_npy(path, role="y")
 
 
 def dataset_checksum(X, y=None) -> str:
@@ -186,5 +212,11 @@ def dataset_checksum(X, y=None) -> str:
             raise DataError(f"dataset_checksum: {role} has dtype object; expected numbers")
         arr = arr.astype(arr.dtype.newbyteorder("<"), copy=False)  # no copy on x86/ARM
         h.update(f"{role}:{arr.dtype.str}:{arr.shape};".encode())
-        h.update(memoryview(np.ascontiguousarray(arr)).cast("B"))
+        # In ~16 MB pieces (same digest), releasing a memory map's pages as it goes.
+        step = chunk_rows(arr[:1].nbytes) if arr.ndim else 1
+        for start in range(0, max(1, len(arr)) if arr.ndim else 1, step):
+            piece = arr[start:start + step] if arr.ndim else arr
+            h.update(memoryview(np.ascontiguousarray(piece)).cast("B"))
+            if isinstance(arr, np.memmap):
+                release_pages(find_mmap(arr))
     return h.hexdigest()
