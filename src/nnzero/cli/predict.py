@@ -2,11 +2,11 @@
 
 import argparse
 import importlib
-import io as _io
+import io
 
 import numpy as np
 
-from .. import io
+from .. import serialization
 from ..errors import ConfigError
 from . import common
 
@@ -45,7 +45,7 @@ def add_parser(subparsers):
 def run(args):
     if (args.data is None) == (not args.images):
         raise ConfigError("give either --data FILE or image paths (not both)")
-    model = io.load(args.model)
+    model = serialization.load(args.model)
     if not model.is_classifier:
         raise ConfigError(f"{args.model} is a regression model; predict shows class probabilities")
     if args.data is not None:
@@ -65,7 +65,7 @@ def run(args):
     if args.out is None:
         print(text, end="")
     else:
-        io.write_atomic(args.out, text.encode("utf-8"))
+        serialization.write_atomic(args.out, text.encode("utf-8"))
         print(f"wrote {len(names)} predictions to {args.out}")
     return 0
 
@@ -84,7 +84,7 @@ def _images(model, paths):
 
 
 def _csv(header, names, labels, proba, classes):
-    out = _io.StringIO()
+    out = io.StringIO()
     out.write(",".join([header, "label", *(f"prob_{c}" for c in classes.tolist())]) + "\n")
     for name, label, row in zip(names, labels.tolist(), proba.tolist()):
         out.write(",".join([_cell(name), _cell(label), *(f"{p:.6g}" for p in row)]) + "\n")

@@ -2,7 +2,7 @@
 
 import argparse
 
-from .. import io
+from .. import serialization
 from . import common
 
 DESCRIPTION = """\
@@ -38,7 +38,7 @@ def run(args):
     from ..errors import ConfigError
     from ..report import write_report
 
-    model = io.load(args.model)
+    model = serialization.load(args.model)
     X = y = None
     if args.no_test:
         if args.data is not None or args.dataset is not None:

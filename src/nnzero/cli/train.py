@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import io, preprocessing, recipes
+from .. import serialization, preprocessing, recipes
 from ..callbacks import EarlyStopping
 from ..errors import ConfigError, DataError
 from ..layers import ACTIVATIONS
@@ -98,7 +98,7 @@ def add_parser(subparsers):
 
 def run(args):
     if args.resume:
-        model, optimizer, resume = io.load_checkpoint(args.resume)
+        model, optimizer, resume = serialization.load_checkpoint(args.resume)
         doc = resume["metadata"]
         settings = _resumed_settings(args, doc)
         source = _resumed_source(args, doc["dataset"] or {})
