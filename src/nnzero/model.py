@@ -286,16 +286,17 @@ class Sequential:
         return {"loss": loss, "accuracy": acc}
 
     def fit(self, X, y, *, epochs=10, batch_size=128, optimizer=None, validation_data=None,
-            validation_split=0.0, callbacks=None, seed=None, verbose=0, shuffle=True,
+            validation_split=0.0, callbacks=None, seed=None, verbose="auto", shuffle=True,
             sample_weight=None, classes=None, diagnostics=False, resume=None) -> History:
-        """Train on (X, y) and return the :class:`History`; see :func:`nnzero.training.fit`.
+        """Train on X (n, n_features) and labels y (n,) (targets (n, k) for regression); returns
+        the :class:`~nnzero.callbacks.History` (loss, accuracy, val_loss, val_accuracy, lr, time).
 
-        X (n, n_features); y (n,) labels of any type (mapped through ``classes_``), or targets
-        for regression. ``batch_size=None``: full batch. ``optimizer``: an optimizer or a name
-        (default Adam(1e-3)). ``validation_split`` holds out a stratified fraction;
-        ``validation_data=(Xv, yv)`` uses given data. ``verbose``: 0 silent, 1 a live bar on a
-        terminal, 2 a line per epoch. ``diagnostics``: per-layer statistics in the history.
-        ``resume``: the state from :func:`nnzero.load_checkpoint`, to continue a run exactly.
+        epochs, batch_size (None: full batch), optimizer (an optimizer or a name; default
+        Adam(1e-3)), validation_data=(Xv, yv) or validation_split (a stratified fraction),
+        callbacks, seed (one Generator for the whole run), verbose (0, 1, 2 or "auto": a live
+        bar on a terminal), shuffle, sample_weight (n,), classes (all labels, when y lacks
+        some), diagnostics (per-layer statistics in history.diagnostics), resume (the state
+        of :func:`nnzero.load_checkpoint`). Details: :func:`nnzero.training.fit`.
         """
         return training.fit(self, X, y, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
                             validation_data=validation_data, validation_split=validation_split,
