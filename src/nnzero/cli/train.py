@@ -235,7 +235,7 @@ def _init_model(args, settings):
     change the architecture are errors: the weights fix it)."""
     if args.resume:
         raise ConfigError("give --resume or --init-from, not both")
-    model = io.load(args.init_from)
+    model = serialization.load(args.init_from)
     if not model.is_classifier:
         raise ConfigError(f"{args.init_from} is a regression model; nnzero train trains classifiers")
     for flag in ("hidden", "activation", "init", "dropout", "preprocessing"):
