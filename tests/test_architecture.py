@@ -15,7 +15,7 @@ PKG = SRC / "nnzero"
 LAYERS = {
     "core": {"errors", "_version", "_atomic", "initializers", "layers", "losses", "optimizers",
              "metrics", "preprocessing", "safety"},
-    "training": {"callbacks", "diagnostics", "gradcheck", "engine", "training"},
+    "training": {"callbacks", "diagnostics", "divergence", "gradcheck", "engine", "training"},
     "model": {"model"},
     "files": {"modelfile", "serialization"},
 }
