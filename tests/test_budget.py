@@ -97,8 +97,8 @@ def test_a_deflated_npz_bomb_is_refused_from_its_zip_directory(tmp_path):
     assert error.startswith(f"DataError: {path}: member 'X.npy' (decompressed size from the zip directory) "
                             "would need 200 MB of memory, over the 50 MB budget"), error
     assert "NNZERO_MAX_BYTES=" in error and extra < 20, extra
-    error, extra = probe("file", path)                     # the default budget allows it
-    assert error is None and extra > 150
+    error, _ = probe("file", path)                         # the default budget allows it
+    assert error is None
 
 
 def test_a_large_npy_is_refused_from_its_header(tmp_path):
