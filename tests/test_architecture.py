@@ -14,7 +14,7 @@ PKG = SRC / "nnzero"
 # The layers, from the bottom. A module may import its own layer or one below it, never above.
 LAYERS = {
     "core": {"errors", "_version", "_atomic", "initializers", "layers", "losses", "optimizers",
-             "metrics", "preprocessing", "rows", "safety"},
+             "metrics", "preprocessing", "rows", "safety", "budget"},
     "training": {"callbacks", "diagnostics", "divergence", "gradcheck", "engine", "training"},
     "model": {"model"},
     "files": {"modelfile", "serialization"},
