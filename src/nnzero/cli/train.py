@@ -12,7 +12,7 @@ import numpy as np
 from .. import serialization, preprocessing, recipes, rows, safety
 from ..callbacks import EarlyStopping, History
 from ..errors import ConfigError, DataError, TrainingDivergedError
-from ..layers import ACTIVATIONS
+from ..layers import ACTIVATIONS, Dense
 from ..optimizers import OPTIMIZERS, SCHEDULES
 from . import common, signals
 from .checkpointing import Checkpointer
@@ -266,7 +266,7 @@ def _init_model(args, settings):
                               "its weights fix the architecture and input preprocessing")
     if args.dtype is not None and args.dtype != model.dtype.name:
         raise ConfigError(f"--dtype {args.dtype} differs from {args.init_from}'s {model.dtype.name}")
-    dense = model._dense()
+    dense = [layer for layer in model.layers if isinstance(layer, Dense)]
     kinds = {cls: name for name, cls in ACTIVATIONS.items()}
     act = next((kinds[type(layer)] for layer in model.layers if type(layer) in kinds), settings["activation"])
     rates = [layer.rate for layer in model.layers if hasattr(layer, "rate")]
@@ -393,7 +393,7 @@ def _banner(model, settings, data, resume, spec=None, why=None):
     preprocessing with the reason for it; wrapped to the terminal's width."""
     from ..training import terminal_width
 
-    sizes = [model.n_features] + [layer.n_out for layer in model._dense()]
+    sizes = [model.n_features] + [layer.n_out for layer in [layer for layer in model.layers if isinstance(layer, Dense)]]
     batch = "full batch" if settings["batch_size"] is None else f"batch {settings['batch_size']}"
     sched = (settings.get("schedule") or {}).get("name", "constant")
     n_val = 0
