@@ -134,6 +134,7 @@ def run(args):
                         "(sha256 mismatch); resume needs the same data")
     X_train, y_train = data["train"]
     if resume is None:
+        _check_test_classes(source, data)
         classes = np.unique(np.concatenate([y_train, data["test"][1]]) if data["test"] else y_train)
         if init is not None:
             model, classes = init, init.classes_
@@ -179,6 +180,17 @@ def run(args):
     except TrainingDivergedError as exc:
         raise TrainingDivergedError(_save_diverged(model, out, meta, exc), exc.history) from None
     return 0
+
+
+def _check_test_classes(source, data):
+    """A --test-data label that training never saw would add a class the model cannot learn."""
+    if not source.get("test_data") or data["test"] is None:
+        return
+    unseen = np.setdiff1d(data["test"][1], data["train"][1])
+    if unseen.size:
+        shown = ", ".join(map(str, unseen[:10].tolist())) + (", ..." if unseen.size > 10 else "")
+        raise DataError(f"--test-data {source['test_data']} has {unseen.size} label(s) that the training data "
+                        f"never have: {shown}; a model cannot learn a class it never sees")
 
 
 def _test_and_save(model, data, spec, settings, out, meta):
