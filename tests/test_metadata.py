@@ -93,7 +93,7 @@ def test_document_level_checks_apply_to_every_reader(ckpt, tmp_path, capsys):
         code, _, err = run(argv, capsys)
         assert code == 2 and "400-digit integer" in err, err
     with pytest.raises(ModelFileError, match="400-digit"):
-        nz.io.load_checkpoint(bad)
+        nz.serialization.load_checkpoint(bad)
 
 
 def test_the_untouched_checkpoint_still_resumes(ckpt, capsys):

@@ -4,7 +4,7 @@ import argparse
 import math
 import os
 
-from .. import io
+from .. import serialization
 from . import common
 
 DESCRIPTION = """\
@@ -31,7 +31,7 @@ def add_parser(subparsers):
 
 
 def run(args):
-    model = io.load(args.model)
+    model = serialization.load(args.model)
     doc = model.metadata
     if args.json:
         print(common.to_json(doc, indent=1))
