@@ -8,6 +8,7 @@
 __version__ = "0.1.0"
 
 from . import datasets, initializers, losses, metrics, optimizers
+from .augment import Augment
 from .callbacks import Callback, EarlyStopping, History, LambdaCallback
 from .errors import (
     ConfigError,
@@ -24,7 +25,7 @@ from .model import Sequential, mlp
 from .optimizers import SGD, Adam, AdamW, Constant, Cosine, StepDecay, Warmup
 
 __all__ = [
-    "Adam", "AdamW", "Callback", "ConfigError", "Constant", "Cosine", "DataError", "Dense",
+    "Adam", "AdamW", "Augment", "Callback", "ConfigError", "Constant", "Cosine", "DataError", "Dense",
     "Dropout", "EarlyStopping", "History", "LambdaCallback", "LeakyReLU", "MeanSquaredError",
     "ModelFileError", "NnzeroError", "NotFittedError", "ReLU", "SGD", "Sequential", "ShapeError",
     "Sigmoid", "Softmax", "SoftmaxCrossEntropy", "StepDecay", "Tanh", "TrainingDivergedError",

@@ -110,6 +110,8 @@ def _document(model, kind, metadata, history):
             training["optimizer_config"] = opt.config()
         except AttributeError:
             pass
+        if model.train_state.get("augment"):
+            training["augment"] = model.train_state["augment"]
     import nnzero
 
     return {
