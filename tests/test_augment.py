@@ -85,7 +85,7 @@ def test_elastic_field_has_the_requested_size_and_is_smooth():
     gy, gx = np.mgrid[0:28, 0:28]
     dx = (sx - gx.ravel()).reshape(-1, 28, 28)
     dy = (sy - gy.ravel()).reshape(-1, 28, 28)
-    assert abs(dx.mean()) < 0.02 and abs(dy.mean()) < 0.02
+    assert abs(dx.mean()) < 0.05 and abs(dy.mean()) < 0.05                # no drift (std 1.5)
     std = np.concatenate([dx, dy]).std(axis=0)                    # per pixel, over 2×2000 fields
     assert np.all(np.abs(std - 1.5) < 0.1)                        # the same size everywhere
     neighbours = np.corrcoef(dx[:, 10, 10], dx[:, 10, 11])[0, 1]

@@ -7,11 +7,12 @@ from pathlib import Path
 import numpy as np
 
 from .. import io, preprocessing, recipes
+from ..augment import Augment
 from ..callbacks import EarlyStopping
 from ..errors import ConfigError, DataError
 from ..layers import ACTIVATIONS
 from ..optimizers import OPTIMIZERS, SCHEDULES
-from . import common
+from . import augment_flags, common
 from .checkpointing import Checkpointer
 from .progress import EpochProgress
 
@@ -39,6 +40,7 @@ examples:
   nnzero train
   nnzero train --hidden 256 --epochs 5 --out small.safetensors
   nnzero train --recipe seed
+  nnzero train --augment --epochs 30
   nnzero train --dataset fashion-mnist --early-stopping 3
   nnzero train --data digits.csv --preprocessing scale255 --checkpoint-every 1
   nnzero train --resume model.ckpt.safetensors"""
@@ -63,6 +65,7 @@ def add_parser(subparsers):
     g.add_argument("--init", choices=["he", "glorot", "seed"], help="weight initialisation")
     g.add_argument("--dropout", type=common.fraction, metavar="RATE", help="dropout after each hidden layer, in [0, 1)")
     g.add_argument("--dtype", choices=["float32", "float64"], help="float type end to end (default float32)")
+    augment_flags.add_arguments(p)
     g = p.add_argument_group("optimisation")
     g.add_argument("--epochs", type=common.positive_int, metavar="N", help="passes over the training data")
     g.add_argument("--batch-size", type=common.batch_size, metavar="N", help="rows per step, or 'full'")
@@ -138,6 +141,7 @@ def run(args):
     per_run = settings["batch_size"] is None or settings["epochs"] > 100
     progress = EpochProgress(settings["epochs"], resume["epoch"] if resume else 0) if per_run and not args.quiet else None
     callbacks = [cb for cb in (es, progress, checkpointer) if cb is not None]
+    augment = Augment.from_config(settings["augment"]) if settings.get("augment") else None
     log = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
     log(_banner(model, settings, data, resume))
     try:
@@ -148,7 +152,8 @@ def run(args):
         else:
             model.fit(X_train, y_train, epochs=settings["epochs"], batch_size=settings["batch_size"],
                       optimizer=optimizer, validation_split=settings["validation_split"], callbacks=callbacks,
-                      seed=seed, verbose=0 if args.quiet or per_run else 1, classes=classes, resume=resume)
+                      seed=seed, verbose=0 if args.quiet or per_run else 1, classes=classes, resume=resume,
+                      augment=augment)
     except KeyboardInterrupt:
         if progress is not None:
             progress.close()
@@ -180,6 +185,7 @@ def _settings(args):
     split = args.validation_split
     if args.early_stopping and not split:
         split = 0.1                  # early stopping watches val_loss, so it needs validation rows
+    settings["augment"] = augment_flags.settings(args, settings.get("augment"))
     settings.update(recipe=args.recipe or "default", dtype=args.dtype or "float32",
                     seed=0 if args.seed is None else args.seed, validation_split=split or 0.0,
                     early_stopping=args.early_stopping)
@@ -209,6 +215,9 @@ def _resumed_settings(args, doc):
             flag = "--" + dest.replace("_", "-")
             raise ConfigError(f"{flag} {getattr(args, dest)} differs from the checkpoint's {recorded[key]!r}; "
                               "a resumed run keeps its settings (start a new run to change them)")
+    if augment_flags.given(args) and augment_flags.settings(args, settings.get("augment")) != settings.get("augment"):
+        raise ConfigError(f"the augmentation flags differ from the checkpoint's augmentation "
+                          f"({augment_flags.describe(settings.get('augment'))}); a resumed run keeps its settings")
     return dict(settings)
 
 
@@ -278,6 +287,8 @@ def _banner(model, settings, data, resume):
     text = (f"training {'-'.join(map(str, sizes))} ({settings['activation']}) on {data['name']}: "
             f"{data['n_train']} train / {data['n_test']} test rows; {settings['optimizer']} lr {settings['lr']:g} "
             f"{sched}, {settings['epochs']} epochs, {batch}, seed {settings['seed']}")
+    if settings.get("augment"):
+        text += f"\naugmentation: {augment_flags.describe(settings['augment'])}"
     if resume is not None:
         text += f"\nresuming after epoch {resume['epoch']} of {resume['epochs']}"
     return text
