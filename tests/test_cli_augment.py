@@ -83,3 +83,19 @@ def test_cli_resumes_exactly_with_augmentation(digits, tmp_path, monkeypatch, ca
     a, b = nz.load(ref), nz.load(out)
     assert all(np.array_equal(a.params[k], b.params[k]) for k in a.params)
     assert a.history["loss"] == b.history["loss"]
+
+
+@pytest.mark.parametrize("recipe", ["fast99", "best"])
+def test_augmented_recipes_carry_their_augmentation(digits, tmp_path, recipe):
+    from nnzero import recipes
+
+    settings = recipes.get(recipe)
+    assert settings["augment"] and Augment(**settings["augment"])       # valid settings
+    assert all(isinstance(layer, (nz.Dense, nz.ReLU, nz.Dropout, nz.Softmax))
+               for layer in recipes.build_model(settings, 784, 10).layers)  # dense layers only
+    out = tmp_path / "m.safetensors"
+    small = ["--hidden", "16", "--epochs", "1", "--quiet", "--out", str(out)]
+    assert main(["train", "--data", str(digits), "--recipe", recipe, *small]) == 0
+    assert nz.load(out).metadata["training"]["augment"] == Augment(**settings["augment"]).config()
+    assert main(["train", "--data", str(digits), "--recipe", recipe, "--augment", "none", *small]) == 0
+    assert nz.load(out).metadata["training"]["augment"] is None
