@@ -97,5 +97,7 @@ def test_augmented_recipes_carry_their_augmentation(digits, tmp_path, recipe):
     small = ["--hidden", "16", "--epochs", "1", "--quiet", "--out", str(out)]
     assert main(["train", "--data", str(digits), "--recipe", recipe, *small]) == 0
     assert nz.load(out).metadata["training"]["augment"] == Augment(**settings["augment"]).config()
+    out = tmp_path / "none.safetensors"
+    small[-1] = str(out)
     assert main(["train", "--data", str(digits), "--recipe", recipe, "--augment", "none", *small]) == 0
     assert nz.load(out).metadata["training"]["augment"] is None

@@ -51,10 +51,12 @@ def settings(args, recipe_augment):
     if args.augment is not None:
         base = {**DEFAULTS, **PRESETS[args.augment]}
     elif given:
-        base = recipe_augment or {**DEFAULTS, **PRESETS["affine"]}
+        base = {**DEFAULTS, **(recipe_augment or PRESETS["affine"])}
+    elif recipe_augment:
+        base = {**DEFAULTS, **recipe_augment}
     else:
-        return recipe_augment
-    return Augment(**{**base, **given}).config()            # validated
+        return None
+    return Augment(**{**base, **given}).config()            # validated, every key present
 
 
 def _flag(given):
