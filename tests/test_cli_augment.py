@@ -101,3 +101,13 @@ def test_augmented_recipes_carry_their_augmentation(digits, tmp_path, recipe):
     small[-1] = str(out)
     assert main(["train", "--data", str(digits), "--recipe", recipe, "--augment", "none", *small]) == 0
     assert nz.load(out).metadata["training"]["augment"] is None
+
+
+def test_a_crafted_checkpoint_augmentation_is_a_clear_file_error():
+    from nnzero.cli import recorded
+
+    ok = {"augment": Augment().config()}
+    recorded._check(ok, {"augment": recorded.CHECKS["augment"]}, "c.safetensors", "training setting")
+    with pytest.raises(nz.ModelFileError, match="augment"):
+        recorded._check({"augment": {"shift": "far"}}, {"augment": recorded.CHECKS["augment"]},
+                        "c.safetensors", "training setting")
