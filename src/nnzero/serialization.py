@@ -111,6 +111,8 @@ def _document(model, kind, metadata, history):
             training["optimizer_config"] = opt.config()
         except AttributeError:
             pass
+        if model.train_state.get("augment"):
+            training["augment"] = model.train_state["augment"]
     return {
         "format_version": FORMAT_VERSION, "kind": kind, "model": model.config(),
         "classes": _encode_classes(model.classes_), "preprocessing": get("preprocessing"),
