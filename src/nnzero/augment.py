@@ -14,8 +14,8 @@ t ~ U(±shift) pixels (each axis); d (H, W, 2) an elastic displacement field, ea
 smooth unit-variance fields: white noise on a coarse grid (a point every ``elastic_sigma`` pixels)
 smoothed by a Gaussian of width ``elastic_sigma``, G_y·N·G_xᵀ (Simard et al. 2003 smooth
 full-resolution noise the same way). Mixing bank fields costs a few gathers per batch instead of
-fresh smoothing. The output is the bilinear interpolation
-of the image at s(p); points outside the image read ``fill``. Shapes: batch (n, H·W) → (n, H·W).
+fresh smoothing. The output is the bilinear interpolation of the image at s(p); points outside
+the image read ``fill``. Shapes: batch (n, H·W) → (n, H·W).
 
 The draws come from the generator ``fit`` passes in (the run's training stream), so a run is
 repeatable from its seed and a checkpoint resumes it exactly. The images must be square unless
@@ -31,11 +31,11 @@ from .errors import ConfigError, ShapeError
 DEFAULTS = {"shift": 2.0, "rotate": 12.0, "scale": 0.1, "shear": 0.15, "elastic": 0.0,
             "elastic_sigma": 4.0, "fill": 0.0, "image_shape": None}
 
-# Named settings for `nnzero train --augment PRESET`.
 CHUNK = 4096          # images warped at a time
 BANK = 512            # smooth fields precomputed per image shape, mixed per image
 BANK_SEED = 20030803  # the bank is fixed (Simard et al., ICDAR 2003, August 3-6)
 
+# Named settings for `nnzero train --augment PRESET`.
 PRESETS = {
     "affine": {"shift": 2.0, "rotate": 12.0, "scale": 0.1, "shear": 0.15, "elastic": 0.0},
     "elastic": {"shift": 2.0, "rotate": 12.0, "scale": 0.1, "shear": 0.15, "elastic": 1.5},
@@ -124,7 +124,7 @@ class Augment:
         return side, side
 
     def _tables(self, h, w, dtype):
-        """Per-shape constants: the centred pixel grid and the elastic smoothing matrices."""
+        """Per-shape constants: the centred pixel grid and the bank of elastic fields."""
         key = (h, w, np.dtype(dtype).str)
         if key not in self._cache:
             gy, gx = np.mgrid[0:h, 0:w]
