@@ -373,3 +373,17 @@ def test_validation_loss_is_weighted_by_the_held_out_rows_sample_weights(rng):
     weighted = float(np.sum(w[held_out] * err) / held_out.sum())
     assert history["val_loss"][-1] == pytest.approx(weighted, rel=1e-10)
     assert abs(weighted - err.mean()) > 1e-3 * weighted   # the weights change the number
+
+
+def test_the_report_is_written_durably(os_spy, tmp_path, rng):
+    pytest.importorskip("matplotlib")
+    from nnzero.report import write_report
+
+    model = nz.Sequential([nz.Dense(16, 8), nz.ReLU(), nz.Dense(8, 3), nz.Softmax()])
+    X, y = rng.random((30, 16)).astype(np.float32), np.arange(30) % 3
+    model.fit(X, y, epochs=2, seed=0, validation_split=0.2)
+    index = write_report(model, tmp_path / "report", X, y)
+    files = sorted((tmp_path / "report").iterdir())
+    assert index in files and len(files) >= 3 and not [f for f in files if ".part" in f.name]
+    for f in files:
+        assert_durable_write(os_spy, f)
