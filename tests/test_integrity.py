@@ -70,7 +70,7 @@ def test_a_flipped_bit_in_any_tensor_is_a_clear_error(trained, tmp_path):
 
 
 def test_a_flipped_bit_in_a_checkpoint_is_a_clear_error(trained, tmp_path):
-    io = pytest.importorskip("nnzero.io")
+    from nnzero import serialization as io
     model, _ = trained
     path = tmp_path / "run.ckpt.safetensors"
     io.save_checkpoint(path, model)
