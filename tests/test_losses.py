@@ -7,8 +7,6 @@ import pytest
 import nnzero as nz
 from nnzero import losses
 
-from test_layers import TOL, numeric_grad, rel_error
-
 
 def naive_cross_entropy(z, y, w=None):
     """L = Σ_i w_i · (−log softmax(z_i)[y_i]) / n, written the textbook way (fine for small z)."""
@@ -30,7 +28,7 @@ def _weights(rng, n):
 
 
 @pytest.mark.parametrize("weighted", [False, True])
-def test_cross_entropy_value_and_gradient(weighted, rng):
+def test_cross_entropy_value_and_gradient(weighted, rng, TOL, numeric_grad, rel_error):
     z, y = rng.normal(size=(7, 4)), rng.integers(0, 4, 7)
     w = _weights(rng, 7) if weighted else None
     loss, grad = losses.SoftmaxCrossEntropy().loss_and_grad(z, y, w)
@@ -47,7 +45,7 @@ def test_cross_entropy_value_and_gradient(weighted, rng):
 
 
 @pytest.mark.parametrize("weighted", [False, True])
-def test_mse_value_and_gradient(weighted, rng):
+def test_mse_value_and_gradient(weighted, rng, TOL, numeric_grad, rel_error):
     yhat, y = rng.normal(size=(6, 3)), rng.normal(size=(6, 3))
     w = _weights(rng, 6) if weighted else None
     loss, grad = losses.MeanSquaredError().loss_and_grad(yhat, y, w)
