@@ -13,6 +13,7 @@ import csv
 import json
 import math
 import os
+import re
 import stat
 
 import numpy as np
@@ -387,3 +388,16 @@ def test_the_report_is_written_durably(os_spy, tmp_path, rng):
     assert index in files and len(files) >= 3 and not [f for f in files if ".part" in f.name]
     for f in files:
         assert_durable_write(os_spy, f)
+
+
+def test_temporary_names_fit_the_name_limit_and_carry_64_random_bits(os_spy, tmp_path, rng):
+    # A legal output name of NAME_MAX bytes must not fail because its temporary sibling is longer.
+    limit = os.pathconf(tmp_path, "PC_NAME_MAX")
+    model = small_classifier()
+    model.fit(rng.normal(size=(12, 4)), np.arange(12) % 3, epochs=1, seed=0)
+    path = tmp_path / ("m" * (limit - len(".safetensors")) + ".safetensors")
+    nz.save(model, path)
+    assert_durable_write(os_spy, path)
+    (temp,) = [os.path.basename(e[1]) for e in os_spy if e[0] == "replace"]
+    assert len(os.fsencode(temp)) <= limit
+    assert re.fullmatch(r"m+\.part-[0-9a-f]{16}", temp), temp
