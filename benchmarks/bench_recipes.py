@@ -60,9 +60,11 @@ def peak_rss_mb():
 
 def run_fresh(name, seed):
     """run(name, seed) in a new Python process; its result with the provenance of the run."""
+    before = provenance()                    # the commit measured, as the run starts
     out = subprocess.run([sys.executable, __file__, "--child", name, str(seed)], capture_output=True,
                          text=True, check=True).stdout
-    return {**json.loads(out.strip().splitlines()[-1]), **provenance()}
+    after = os.getloadavg()
+    return {**json.loads(out.strip().splitlines()[-1]), **before, "load_average_at_end": list(after)}
 
 
 def main():
