@@ -1,30 +1,37 @@
-"""Issue 2's figures: train the named recipes on bundled MNIST and report test accuracy and time.
+"""The recipes' figures: train the named recipes on bundled MNIST; test accuracy, time, and the curve.
 
-    python benchmarks/bench_recipes.py                 # default recipe, seed 0 (about 30 s)
-    python benchmarks/bench_recipes.py seed long       # the seed script and the longer recipe
-    python benchmarks/bench_recipes.py --seeds 0 1 2 3 # several seeds
+    python benchmarks/bench_recipes.py                          # default recipe, seed 0
+    python benchmarks/bench_recipes.py fast99 best --seeds 0 1 2
+    python benchmarks/bench_recipes.py best --seeds 0 1 2 --cli  # wall time of the whole command
 
-Each (recipe, seed) runs in a fresh process, so its peak resident memory (VmHWM: interpreter,
-NumPy, MNIST as float32, the model) is its own. Times are training only (fit), measured with
-time.perf_counter; data loading is reported apart. Every run is stored in
-results/recipes.json with the commit, the date, the CPU, the BLAS kernel and the load average
-(a run replaces an earlier one of the same recipe and seed); benchmarks/figures.py checks the
-README against that file.
+In-process (default): per seed, the test accuracy after every epoch against the cumulative
+training time (the accuracy-vs-time curve; the per-epoch test evaluation is not counted in the
+time), the final accuracy, the training seconds and the data-loading seconds.
+``--cli``: per seed, the wall time of ``nnzero train --recipe NAME --seed S --quiet`` in a fresh
+process, start-up, data loading, test evaluation and saving included, and the accuracy it prints.
+Results are appended to benchmarks/results/recipes.jsonl with the commit, CPU, BLAS and date;
+the test set is only measured here, never used to choose settings (see tune_recipes.py).
 """
 
 import argparse
 import json
 import os
+import re
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
-from provenance import load, provenance, store  # noqa: E402  (puts src/ first on the path)
+import nnzero as nz
+from nnzero import preprocessing, recipes
 
-import nnzero as nz  # noqa: E402
-from nnzero import preprocessing, recipes  # noqa: E402
+from machine import machine  # noqa: E402  (benchmarks/machine.py)
+
+RESULTS = Path(__file__).parent / "results" / "recipes.jsonl"
 
 
 def run(name, seed=0):
@@ -35,36 +42,44 @@ def run(name, seed=0):
     X = preprocessing.apply(X, settings["preprocessing"])
     Xt = preprocessing.apply(Xt, settings["preprocessing"])
     model = recipes.build_model(settings, X.shape[1], 10)
-    t0 = time.perf_counter()
+    augment = nz.Augment.from_config(settings["augment"]) if settings.get("augment") else None
+    curve = []
+
+    def on_epoch_end(epoch, logs):           # fit's logs["time"] is taken before the callbacks
+        seconds = sum(model.history["time"])
+        curve.append({"epoch": epoch + 1, "seconds": round(seconds, 2),
+                      "test_accuracy": model.evaluate(Xt, yt)["accuracy"]})
+
     history = model.fit(X, y, epochs=settings["epochs"], batch_size=settings["batch_size"],
-                        optimizer=recipes.build_optimizer(settings), seed=seed)
-    train_s = time.perf_counter() - t0
+                        optimizer=recipes.build_optimizer(settings), seed=seed, augment=augment,
+                        callbacks=[nz.LambdaCallback(on_epoch_end=on_epoch_end)])
     result = model.evaluate(Xt, yt)
-    return {"recipe": name, "seed": seed, "test_accuracy": result["accuracy"], "test_loss": result["loss"],
-            "train_seconds": round(train_s, 2), "load_seconds": round(load_s, 3),
-            "epochs": len(history), "final_train_loss": history["loss"][-1],
-            "params": model.count_params(), "peak_rss_mb": peak_rss_mb()}
+    return {"recipe": name, "seed": seed, "mode": "in-process", "test_accuracy": result["accuracy"],
+            "test_loss": result["loss"], "train_seconds": round(sum(history["time"]), 2),
+            "load_seconds": round(load_s, 3), "epochs": len(history), "final_train_loss": history["loss"][-1],
+            "params": model.count_params(), "curve": curve}
 
 
-def peak_rss_mb():
-    """This process's peak resident memory (VmHWM) in MB, or None without /proc."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        pass
-    return None
+def run_cli(name, seed=0):
+    """Wall time of the whole command in a fresh process, and the test accuracy it reports."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "nnzero", "train", "--recipe", name, "--seed", str(seed),
+                               "--quiet", "--out", str(Path(tmp) / "m.safetensors")],
+                              capture_output=True, text=True, env=env, cwd=tmp)
+        wall = time.perf_counter() - t0
+    found = re.search(r"test accuracy ([\d.]+)%", proc.stdout)
+    if proc.returncode or not found:
+        raise RuntimeError(f"nnzero train --recipe {name} failed: {proc.stdout}\n{proc.stderr}")
+    return {"recipe": name, "seed": seed, "mode": "cli", "test_accuracy": float(found.group(1)) / 100,
+            "wall_seconds": round(wall, 2)}
 
 
-def run_fresh(name, seed):
-    """run(name, seed) in a new Python process; its result with the provenance of the run."""
-    before = provenance()                    # the commit measured, as the run starts
-    out = subprocess.run([sys.executable, __file__, "--child", name, str(seed)], capture_output=True,
-                         text=True, check=True).stdout
-    after = os.getloadavg()
-    return {**json.loads(out.strip().splitlines()[-1]), **before, "load_average_at_end": list(after)}
+def _commit():
+    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                         cwd=Path(__file__).parent)
+    return out.stdout.strip() or None
 
 
 def main():
@@ -72,27 +87,29 @@ def main():
     # No `choices`: with nargs="*" argparse checks the (empty) list itself against them.
     ap.add_argument("recipes", nargs="*", help=f"any of {sorted(recipes.RECIPES)}; default: default")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
-    ap.add_argument("--no-store", action="store_true", help="print only; leave results/recipes.json alone")
-    ap.add_argument("--child", nargs=2, metavar=("RECIPE", "SEED"), help=argparse.SUPPRESS)
+    ap.add_argument("--cli", action="store_true", help="time the whole `nnzero train` command instead")
+    ap.add_argument("--note", default="", help="stored with the results, e.g. 'machine shared with 7 jobs'")
     args = ap.parse_args()
-    if args.child:
-        print(json.dumps(run(args.child[0], int(args.child[1]))))
-        return
+    info = machine()
+    print(f"# {info['cpu']}, {info['cores']} cores, numpy {np.__version__}")
     unknown = sorted(set(args.recipes) - set(recipes.RECIPES))
     if unknown:
         ap.error(f"unknown recipes {unknown}; expected any of {sorted(recipes.RECIPES)}")
-    print(f"# {provenance()['cpu']}, {os.cpu_count()} cores, numpy {np.__version__}, "
-          f"load average {os.getloadavg()}")
-    stored = load("recipes") or {"runs": []}
+    RESULTS.parent.mkdir(exist_ok=True)
+    stamp = {"commit": _commit(), "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+             "note": args.note, "machine": info}
     for name in args.recipes or ["default"]:
+        accs = []
         for seed in args.seeds:
-            r = run_fresh(name, seed)
-            print(f"{name:8s} seed {seed}: test accuracy {r['test_accuracy']:.4f}  training {r['train_seconds']:.1f} s "
-                  f"({r['epochs']} epochs, {r['params']:,} parameters, peak {r['peak_rss_mb']} MB)", flush=True)
-            if not args.no_store:
-                stored["runs"] = [x for x in stored["runs"] if (x["recipe"], x["seed"]) != (name, seed)] + [r]
-                stored["runs"].sort(key=lambda x: (x["recipe"], x["seed"]))
-                store("recipes", stored)
+            r = (run_cli if args.cli else run)(name, seed)
+            accs.append(r["test_accuracy"])
+            seconds = r.get("wall_seconds", r.get("train_seconds"))
+            print(f"{name:8s} seed {seed}  test accuracy {r['test_accuracy']:.4f}  "
+                  f"{'wall' if args.cli else 'training'} {seconds:.1f} s", flush=True)
+            with open(RESULTS, "a") as f:
+                f.write(json.dumps({**r, **stamp}) + "\n")
+        if len(accs) > 1:
+            print(f"{name:8s} median {statistics.median(accs):.4f} over seeds {args.seeds}")
 
 
 if __name__ == "__main__":

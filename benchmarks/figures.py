@@ -25,7 +25,7 @@ RESULTS = HERE / "results"
 class Figure:
     document: str                     # path from the repository root
     text: str                         # str.format template: the document must contain it filled in
-    results: str                      # benchmarks/results/<results>.json
+    results: str                      # benchmarks/results/<results>.json, or .jsonl read as {"runs": [...]}
     values: Callable                  # results (dict) -> tuple of values for the template
 
 
@@ -46,12 +46,12 @@ def compare_row(name, contender):
                   "compare", values)
 
 
-def recipe_run(recipe, seed):
-    return lambda r: pick(r["runs"], recipe=recipe, seed=seed)
-
-
-def default0(r):
-    return recipe_run("default", 0)(r)
+def latest(rows, **match):
+    """The last of ``rows`` whose keys equal ``match`` (results/*.jsonl files are appended to)."""
+    found = [r for r in rows if all(r.get(k) == v for k, v in match.items())]
+    if not found:
+        raise LookupError(f"no row matches {match}")
+    return found[-1]
 
 
 def sklearn_row(data, estimator, dtype):
@@ -68,12 +68,10 @@ FIGURES = [
     compare_row("scikit-learn 1.9 MLPClassifier", "sklearn"),
     Figure("README.md", "median of {} runs", "compare", lambda r: (r["settings"]["repeats"],)),
     Figure("README.md", "commit {} on an AMD EPYC", "compare", lambda r: (r["settings"]["commit"],)),
-    # benchmarks/bench_recipes.py → results/recipes.json: the recipes table (default recipe, seed 0)
-    Figure("README.md", "| **{:.2f} %** | {:.0f} s ({}, load average {:.0f} on its 2 cores", "recipes",
-           lambda r: (100 * default0(r)["test_accuracy"], default0(r)["train_seconds"], default0(r)["cpu"],
-                      default0(r)["load_average"][0])),
-    Figure("README.md", "{:.0f} MB peak", "recipes", lambda r: (default0(r)["peak_rss_mb"],)),
-    Figure("README.md", "recipe figures: commit {}", "recipes", lambda r: (default0(r)["commit"],)),
+    # benchmarks/bench_recipes.py → results/recipes.jsonl (one line per run, appended): no run is
+    # stored yet. Register the recipes table's figures with the latest run of each (recipe, seed), e.g.
+    #   Figure("README.md", "**{:.2f} %**", "recipes", lambda r: (100 * latest(r["runs"], recipe="default",
+    #          seed=0)["test_accuracy"],)),
     # benchmarks/bench_sklearn.py → results/sklearn.json has no stored run yet. Once it has, register
     # the README's sentence, e.g. with sklearn_row(MNIST, NNZERO_EST, "float32")(r)["fit_seconds_median"].
 ]
@@ -84,11 +82,13 @@ def check(figures=FIGURES, root=ROOT, results=RESULTS):
     problems = []
     for fig in figures:
         path = Path(results) / f"{fig.results}.json"
+        if not path.exists() and path.with_suffix(".jsonl").exists():
+            path = path.with_suffix(".jsonl")
         if not path.exists():
             problems.append(f"{fig.document}: {fig.text!r} has no stored results ({path.name} is missing)")
             continue
         try:
-            expected = fig.text.format(*fig.values(json.loads(path.read_text())))
+            expected = fig.text.format(*fig.values(_read(path)))
         except (LookupError, TypeError, ValueError) as exc:
             problems.append(f"{fig.document}: {fig.text!r}: {path.name} lacks the values ({exc})")
             continue
@@ -97,6 +97,12 @@ def check(figures=FIGURES, root=ROOT, results=RESULTS):
             problems.append(f"{fig.document}: expected {expected!r} (from {path.name}); the document says "
                             f"{_nearest(fig.text, doc)!r}")
     return problems
+
+
+def _read(path):
+    if path.suffix == ".jsonl":
+        return {"runs": [json.loads(line) for line in path.read_text().splitlines() if line.strip()]}
+    return json.loads(path.read_text())
 
 
 def _norm(text):
