@@ -401,3 +401,60 @@ def test_temporary_names_fit_the_name_limit_and_carry_64_random_bits(os_spy, tmp
     (temp,) = [os.path.basename(e[1]) for e in os_spy if e[0] == "replace"]
     assert len(os.fsencode(temp)) <= limit
     assert re.fullmatch(r"m+\.part-[0-9a-f]{16}", temp), temp
+
+
+# -- EarlyStopping and History: settings, boundaries, nothing to restore (from mutation testing) --
+def test_early_stopping_defaults():
+    es = nz.EarlyStopping()
+    assert (es.monitor, es.patience, es.min_delta, es.mode, es.restore_best_weights) == ("val_loss", 5, 0.0, "min", True)
+    assert nz.EarlyStopping(monitor="val_accuracy").mode == "max"
+    assert nz.EarlyStopping(monitor="accuracy").mode == "max"
+    assert nz.EarlyStopping(patience=0).patience == 0
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(patience=-1), "patience must be an integer ≥ 0, got -1"),
+    (dict(patience=1.5), "patience must be an integer ≥ 0, got 1.5"),
+    (dict(patience=True), "patience must be an integer ≥ 0, got True"),
+    (dict(mode="maximum"), "mode must be 'auto', 'min' or 'max', got 'maximum'"),
+])
+def test_early_stopping_bad_settings_are_named(kwargs, message):
+    with pytest.raises(nz.ConfigError, match=re.escape(message)):
+        nz.EarlyStopping(**kwargs)
+
+
+@pytest.mark.parametrize("mode", ["min", "max"])
+def test_an_equal_value_is_no_improvement(mode):
+    assert run_early_stopping([0.5, 0.5, 0.5, 0.5], patience=2, mode=mode) == (2, 0)
+
+
+def test_early_stopping_counts_from_zero_and_restores_nothing_when_nothing_improved():
+    model = small_classifier().build(seed=0)
+    before = weights_of(model)
+    es = nz.EarlyStopping(patience=2)
+    es.model = model
+    es.on_train_begin({})
+    for epoch in range(2):                              # +inf never improves on the initial +inf
+        es.on_epoch_end(epoch, {"val_loss": math.inf})
+        assert model.stop_training == (epoch == 1)
+    es.on_train_end({})                                 # no best weights: the model stays as it is
+    assert_same_weights(weights_of(model), before, rtol=0)
+
+
+def test_early_stopping_without_its_metric_names_the_fix():
+    es = nz.EarlyStopping()
+    es.model = small_classifier().build(seed=0)
+    es.on_train_begin({})
+    with pytest.raises(nz.ConfigError, match=re.escape(
+            "EarlyStopping monitors 'val_loss' but it is not available; pass validation data "
+            "(or validation_split) or monitor 'loss'")):
+        es.on_epoch_end(0, {"loss": 0.3})
+
+
+def test_history_round_trips_values_diagnostics_and_seed():
+    h = nz.History({"loss": [0.5, 0.25], "lr": [0.1, 0.05]}, epoch=[0, 1], diagnostics=[{"epoch": 0}], seed=42)
+    assert h["loss"] == [0.5, 0.25] and h["lr"] == [0.1, 0.05] and len(h) == 2
+    assert h.diagnostics == [{"epoch": 0}] and h.seed == 42
+    again = nz.History.from_dict(h.to_dict())
+    assert again.to_dict() == h.to_dict()
+    assert again.seed == 42 and again.diagnostics == [{"epoch": 0}]
