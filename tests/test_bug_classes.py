@@ -424,7 +424,7 @@ def test_early_stopping_bad_settings_are_named(kwargs, message):
 
 
 @pytest.mark.parametrize("mode", ["min", "max"])
-def test_an_equal_value_is_no_improvement(mode):
+def test_early_stopping_treats_an_equal_value_as_no_improvement(mode):
     assert run_early_stopping([0.5, 0.5, 0.5, 0.5], patience=2, mode=mode) == (2, 0)
 
 

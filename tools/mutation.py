@@ -38,7 +38,7 @@ MODULES = {
     "optimizers": (["src/nnzero/optimizers.py"],
                    ["tests/test_optimizers.py", "tests/test_bug_classes.py", "-k", "not cli and not report"]),
     "atomic writes": (["src/nnzero/_atomic.py"],
-                      ["tests/test_bug_classes.py", "tests/test_io.py", "-k", "durabl or killed or fsync or atomic"]),
+                      ["tests/test_bug_classes.py", "tests/test_io.py", "-k", "durabl or killed or fsync or atomic or temporary"]),
     "model-file reader": (["src/nnzero/modelfile.py"], ["tests/test_io.py", "tests/test_integrity.py"]),
     "training loop": (["src/nnzero/training.py"],
                       ["tests/test_training.py", "tests/test_bug_classes.py", "-k", "not cli and not report"]),
