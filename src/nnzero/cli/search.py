@@ -126,10 +126,9 @@ def _jobs(args, space):
     for index, params in enumerate(trials):
         ns = copy.copy(args)
         for dest, value in params.items():
+            if isinstance(space[dest], search.Range):       # a draw passes the flag's checks too
+                _convert(args.search_actions[dest], dest, repr(value))
             setattr(ns, dest, value)
-        for dest, action in args.search_actions.items():   # a range draw passes the flag's checks too
-            if dest in params and isinstance(space[dest], search.Range) and action.type is not None:
-                _convert(action, dest, repr(params[dest]))
         settings = train._settings(ns)
         settings.pop("preprocessing")
         jobs.append({"index": index, "settings": settings, "params": {k: _json(v) for k, v in params.items()},
@@ -195,7 +194,7 @@ def run(args):
     print(ranked_table(results, space))
     print(f"{len(results)} trials in {seconds:.1f}s ({len(results) / seconds:.2f} trials/s); "
           f"results in {out_dir / 'results.csv'} and results.json")
-    return _retrain_best(args, results, jobs, shared, data, spec, out_dir, source)
+    return _retrain_best(results, jobs, shared, data, spec, out_dir)
 
 
 def _cpu_count():
@@ -262,7 +261,7 @@ def _write_results(out_dir, results, space):
         f.write(text.getvalue().encode())
 
 
-def _retrain_best(args, results, jobs, shared, data, spec, out_dir, source):
+def _retrain_best(results, jobs, shared, data, spec, out_dir):
     ranked = [r for r in _rank(results) if r["status"] == "ok"]
     if not ranked:
         print("nnzero: error: every trial failed; see results.csv for their errors", file=sys.stderr)
