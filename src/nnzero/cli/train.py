@@ -107,7 +107,10 @@ def add_parser(subparsers):
     return p
 
 
-def run(args):
+def run(args, extra_callbacks=()):
+    """Train as the flags in ``args`` say. ``extra_callbacks`` join the fit before the
+    checkpointer (the studio streams the run with them; one may raise KeyboardInterrupt to stop
+    it with a checkpoint, as Ctrl-C does)."""
     if args.resume:
         model, optimizer, resume = io.load_checkpoint(args.resume)
         doc = resume["metadata"]
@@ -157,7 +160,7 @@ def run(args):
     # Full-batch or very long runs: one bar (or a line per ~5 %) over the epochs, not one per epoch.
     per_run = settings["batch_size"] is None or settings["epochs"] > 100
     progress = EpochProgress(settings["epochs"], resume["epoch"] if resume else 0) if per_run and not args.quiet else None
-    callbacks = [cb for cb in (es, progress, checkpointer) if cb is not None]
+    callbacks = [cb for cb in (es, progress, *extra_callbacks, checkpointer) if cb is not None]
     log = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
     log(_banner(model, settings, data, resume, spec, why))
     try:
