@@ -25,6 +25,13 @@ def small_npz(tmp_path_factory):
     return path
 
 
+def wait_for(job, kind):
+    """Block until the running job has logged an event of type ``kind``."""
+    while not any(e["type"] == kind for e in job.events):
+        assert job.thread.is_alive(), job.message
+        job.thread.join(0.05)
+
+
 def cli_weights(tmp_path, form, data):
     argv = ["train", "--data", str(data), "--out", str(tmp_path / "cli.safetensors"), "--quiet"]
     for field, value in form.items():
@@ -106,8 +113,7 @@ def test_one_run_at_a_time_and_the_event_stream(tmp_path, small_npz):
     again = client.post("/api/train/start", json={"settings": FORM})
     assert again.status_code == 409 and "already going" in again.json()["error"]
     assert client.post("/api/train/resume").status_code == 409
-    while not any(e["type"] == "batch" for e in state.job.events):
-        state.job.thread.join(0.05)
+    wait_for(state.job, "epoch")               # a checkpoint needs one whole epoch
     text = client.get("/api/train/events?once=1").text
     assert text.startswith("retry: 1000") and '"type": "batch"' in text and '"state": "running"' in text
     last = max(e["id"] for e in state.job.events)
@@ -117,6 +123,13 @@ def test_one_run_at_a_time_and_the_event_stream(tmp_path, small_npz):
     state.job.thread.join(60)
     assert state.job.state == "stopped" and state.job.checkpoint.exists()
     assert client.post("/api/train/stop").status_code == 400
+    # Stopped inside the first epoch, a run has nothing to save: it is cancelled, not resumable.
+    first = []
+    state.job.on_event = lambda e: (first.append(e), state.job.stop()) if e["type"] == "batch" and not first else None
+    state.job.start({**FORM, "data": str(small_npz)})
+    state.job.thread.join(60)
+    assert state.job.state == "cancelled" and "nothing saved" in state.job.message
+    assert client.post("/api/train/resume").status_code == 400
 
 
 def test_finished_run_opens_in_the_views_and_shutdown_checkpoints(tmp_path, small_npz):
@@ -131,6 +144,7 @@ def test_finished_run_opens_in_the_views_and_shutdown_checkpoints(tmp_path, smal
     assert info["path"] == str(state.job.model_path) and info["stages"][0]["units"] == 24
     # A server stopping while a run goes leaves a checkpoint to resume.
     state.job.start({**FORM, "epochs": "50", "data": str(small_npz)})
+    wait_for(state.job, "epoch")
     state.job.shutdown()
     assert state.job.state == "stopped" and state.job.checkpoint.exists()
     assert state.job.model_path.name == "studio-model-2.safetensors"

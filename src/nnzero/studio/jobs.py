@@ -6,7 +6,7 @@ The form's fields become ``nnzero train`` flags and go through its argument pars
 is refused with the message the CLI gives. While the run goes, a callback records events that
 the page reads as a Server-Sent-Events stream (:mod:`nnzero.studio.app`):
 
-``{"type": "state", "state": idle|running|stopping|stopped|done|error, ...}``
+``{"type": "state", "state": idle|running|stopping|stopped|cancelled|done|error, ...}``
 ``{"type": "batch", "epoch", "batch", "n_batches", "loss", "smooth", "elapsed", "left"}``
 ``{"type": "epoch", "epoch", "epochs", "logs": {...}, "diagnostics": {...}}``
 ``{"type": "weights", "epoch", "units", "pixels": u8, "scales": [...]}`` (first layer, ≤ 64 units)
@@ -272,10 +272,11 @@ class Job:
             return
         finally:
             self._started.set()
-        if code == 130:
-            done = self.epoch
-            self._set("stopped", f"stopped after epoch {done} of {self.epochs}; the checkpoint "
+        if code != 0 and self.epoch > 0 and self.checkpoint.exists():
+            self._set("stopped", f"stopped after epoch {self.epoch} of {self.epochs}; the checkpoint "
                                  f"{self.checkpoint} resumes it exactly")
+        elif code != 0:                # nnzero train saves nothing before the first whole epoch
+            self._set("cancelled", "stopped before the first epoch finished; nothing saved (Start again)")
         else:
             self.epoch = self.epochs
             try:
