@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import io, preprocessing, recipes, rows, safety
+from .. import serialization, preprocessing, recipes, rows, safety
 from ..callbacks import EarlyStopping, History
 from ..errors import ConfigError, DataError, TrainingDivergedError
 from ..layers import ACTIVATIONS
@@ -114,7 +114,7 @@ def run(args, extra_callbacks=()):
     checkpointer (the studio streams the run with them; one may raise KeyboardInterrupt to stop
     it with a checkpoint, as Ctrl-C does)."""
     if args.resume:
-        model, optimizer, resume = io.load_checkpoint(args.resume)
+        model, optimizer, resume = serialization.load_checkpoint(args.resume)
         doc = resume["metadata"]
         settings = _resumed_settings(args, doc)
         source = _resumed_source(args, doc["dataset"] or {})
@@ -260,7 +260,7 @@ def _init_model(args, settings):
     change the architecture are errors: the weights fix it)."""
     if args.resume:
         raise ConfigError("give --resume or --init-from, not both")
-    model = io.load(args.init_from)
+    model = serialization.load(args.init_from)
     if not model.is_classifier:
         raise ConfigError(f"{args.init_from} is a regression model; nnzero train trains classifiers")
     for flag in ("hidden", "activation", "init", "dropout", "preprocessing"):
