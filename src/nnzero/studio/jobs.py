@@ -25,7 +25,8 @@ from .. import datasets
 from ..callbacks import Callback
 from ..cli import train as cli_train
 from ..errors import ConfigError, NnzeroError
-from ..inspect import Diagnostics
+from ..serialization import load
+from ..diagnostics import Diagnostics
 from .views import u8
 
 # form field -> nnzero train flag
@@ -150,9 +151,7 @@ def weights_event(model, epoch):
 
 
 def _test_accuracy(path):
-    import nnzero
-
-    acc = ((nnzero.load(path).metadata or {}).get("training") or {}).get("test_accuracy")
+    acc = ((load(path).metadata or {}).get("training") or {}).get("test_accuracy")
     return f" (test accuracy {100 * acc:.2f}%)" if isinstance(acc, float) else ""
 
 
