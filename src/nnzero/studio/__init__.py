@@ -68,7 +68,7 @@ def open_model(path, data=None):
     rows = None
     if data is not None:
         X, y = datasets.load_file(data)
-        rows = (X, y, Path(data).name)
+        rows = (X, y, f"file {Path(data).name}")
     return Studio(model, path, rows)
 
 
