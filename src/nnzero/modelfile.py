@@ -21,6 +21,7 @@ and the document against the architecture. Any problem is a ModelFileError namin
 """
 
 import json
+import math
 import os
 import re
 
@@ -50,7 +51,7 @@ def checked(factory, path, what, *args, **kwargs):
     """``factory(*args, **kwargs)``, with any error it raises about its input → ModelFileError."""
     try:
         return factory(*args, **kwargs)
-    except (NnzeroError, TypeError, ValueError) as exc:
+    except (NnzeroError, TypeError, ValueError, OverflowError) as exc:
         raise ModelFileError(f"{path}: invalid {what} in the metadata: {exc}") from None
 
 
@@ -225,6 +226,7 @@ def check_document(doc, path):
         bad(f"metadata lacks {sorted(missing)}")
     for key in ("preprocessing", "training", "dataset", "seed", "versions", "notes", "checkpoint"):
         doc.setdefault(key, None)
+    check_numbers(doc, bad)
     if doc["kind"] not in ("model", "checkpoint"):
         bad(f"kind must be 'model' or 'checkpoint', got {doc['kind']!r}")
     model = doc["model"]
@@ -251,6 +253,22 @@ def check_document(doc, path):
     if doc["checkpoint"] is not None:
         check_checkpoint(doc, bad)
     return doc
+
+
+def check_numbers(doc, bad):
+    """Every number in the document is a finite float or an integer within int64 (JSON allows
+    1e400, which Python reads as inf, and 400-digit integers, which overflow a float)."""
+    stack = [("", doc)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend((f"{where}.{k}" if where else str(k), v) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((f"{where}[{i}]", v) for i, v in enumerate(value))
+        elif isinstance(value, float) and not math.isfinite(value):
+            bad(f"{where} is {value}; expected a finite number")
+        elif isinstance(value, int) and not isinstance(value, bool) and not -2**63 <= value < 2**64:
+            bad(f"{where} is a {len(str(abs(value)))}-digit integer; expected one within 64 bits")
 
 
 def check_history(h, bad):

@@ -15,7 +15,7 @@ import warnings
 
 #: Subcommand modules, in the order ``--help`` lists them. Those in OPTIONAL are registered only
 #: if their module exists (they are written separately).
-COMMANDS = ("train", "evaluate", "predict", "inspect_cmd", "gradcheck", "explain", "report", "studio")
+COMMANDS = ("train", "evaluate", "predict", "inspect_cmd", "gradcheck", "explain", "report", "studio", "search")
 OPTIONAL = {"gradcheck", "explain", "report"}
 
 DESCRIPTION = """\

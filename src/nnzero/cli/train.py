@@ -9,12 +9,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import serialization, preprocessing, recipes, rows, safety
+from .. import budget, preprocessing, recipes, rows, safety, serialization
 from ..callbacks import EarlyStopping, History
 from ..errors import ConfigError, DataError, TrainingDivergedError
 from ..layers import ACTIVATIONS
 from ..optimizers import OPTIMIZERS, SCHEDULES
 from . import common, signals
+from . import recorded as recorded_checks
 from .checkpointing import Checkpointer
 from .progress import EpochProgress
 
@@ -61,6 +62,24 @@ def add_parser(subparsers):
     p = subparsers.add_parser("train", help="train a model (default: MNIST) and save it",
                               description=DESCRIPTION, epilog=EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_setting_arguments(p)
+    add_data_arguments(p)
+    g = p.add_argument_group("output")
+    g.add_argument("--out", metavar="PATH", help="model file to write (default model.safetensors)")
+    g.add_argument("--checkpoint", metavar="PATH", help="checkpoint file (default <out>.ckpt.safetensors)")
+    g.add_argument("--checkpoint-every", type=common.positive_int, metavar="N", help="write a checkpoint every N epochs")
+    g.add_argument("--resume", metavar="CHECKPOINT", help="continue the run saved in CHECKPOINT")
+    g.add_argument("--init-from", metavar="MODEL",
+                   help="start from MODEL's weights (architecture, classes, preprocessing) with a fresh "
+                        "optimizer: fine-tuning, or more epochs; recorded in the new file")
+    g.add_argument("--force", action="store_true",
+                   help="replace an existing model file at --out (otherwise refused)")
+    g.add_argument("--quiet", action="store_true", help="no progress output, only the result")
+    return p
+
+
+def add_setting_arguments(p):
+    """The recipe, architecture and optimisation flags (shared with ``nnzero search``)."""
     g = p.add_argument_group("recipe and architecture")
     g.add_argument("--recipe", choices=sorted(recipes.RECIPES), help="starting settings (default: default)")
     g.add_argument("--hidden", type=common.hidden_sizes, metavar="SIZES",
@@ -84,6 +103,10 @@ def add_parser(subparsers):
                    help="fraction of the training rows held out for validation (default 0; 0.1 with --early-stopping)")
     g.add_argument("--early-stopping", type=common.positive_int, metavar="PATIENCE",
                    help="stop when val_loss has not improved for PATIENCE epochs; keep the best epoch's weights")
+
+
+def add_data_arguments(p):
+    """Where the rows come from, and their preprocessing (shared with ``nnzero search``)."""
     g = p.add_argument_group("data")
     g.add_argument("--dataset", metavar="NAME", help="mnist (bundled, default), fashion-mnist or kmnist")
     g.add_argument("--data-dir", metavar="DIR", help="read the dataset's four IDX files from DIR")
@@ -95,18 +118,6 @@ def add_parser(subparsers):
                    help="with --data and no --test-data: fraction held out as the test set (default 0.1)")
     g.add_argument("--preprocessing", choices=sorted(common.PREPROCESSING),
                    help="input transform, stored in the model file (default: the recipe's, scale255 = x/255)")
-    g = p.add_argument_group("output")
-    g.add_argument("--out", metavar="PATH", help="model file to write (default model.safetensors)")
-    g.add_argument("--checkpoint", metavar="PATH", help="checkpoint file (default <out>.ckpt.safetensors)")
-    g.add_argument("--checkpoint-every", type=common.positive_int, metavar="N", help="write a checkpoint every N epochs")
-    g.add_argument("--resume", metavar="CHECKPOINT", help="continue the run saved in CHECKPOINT")
-    g.add_argument("--init-from", metavar="MODEL",
-                   help="start from MODEL's weights (architecture, classes, preprocessing) with a fresh "
-                        "optimizer: fine-tuning, or more epochs; recorded in the new file")
-    g.add_argument("--force", action="store_true",
-                   help="replace an existing model file at --out (otherwise refused)")
-    g.add_argument("--quiet", action="store_true", help="no progress output, only the result")
-    return p
 
 
 def run(args, extra_callbacks=()):
@@ -117,7 +128,7 @@ def run(args, extra_callbacks=()):
         model, optimizer, resume = serialization.load_checkpoint(args.resume)
         doc = resume["metadata"]
         settings = _resumed_settings(args, doc)
-        source = _resumed_source(args, doc["dataset"] or {})
+        source = _resumed_source(args, recorded_checks.check_source(doc["dataset"] or {}, args.resume))
         spec, seed = doc["preprocessing"] or preprocessing.NONE, resume["seed"]
     else:
         resume = None
@@ -137,6 +148,7 @@ def run(args, extra_callbacks=()):
                         "(sha256 mismatch); resume needs the same data")
     X_train, y_train = data["train"]
     if resume is None:
+        _check_test_classes(source, data)
         classes = np.unique(np.concatenate([y_train, data["test"][1]]) if data["test"] else y_train)
         if init is not None:
             model, classes = init, init.classes_
@@ -144,6 +156,7 @@ def run(args, extra_callbacks=()):
                 raise DataError(f"the data have {X_train.shape[1]} features per row, but {args.init_from} "
                                 f"expects {model.n_features}")
         else:
+            _check_network_size(X_train.shape[1], settings["hidden"], len(classes), settings["dtype"])
             model = recipes.build_model(settings, X_train.shape[1], len(classes), dtype=settings["dtype"])
         optimizer = recipes.build_optimizer(settings)
     else:
@@ -182,6 +195,26 @@ def run(args, extra_callbacks=()):
     except TrainingDivergedError as exc:
         raise TrainingDivergedError(_save_diverged(model, out, meta, exc), exc.history) from None
     return 0
+
+
+def _check_network_size(n_in, hidden, n_out, dtype):
+    """The network's parameters, their gradients and the optimizer's two slots (about 4 copies)
+    within the byte budget, before anything is allocated: `--hidden 1000000000` is a clear error."""
+    sizes = [n_in, *hidden, n_out]
+    params = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))
+    budget.check(4 * params * np.dtype(dtype).itemsize,
+                 f"the network {'-'.join(map(str, sizes))} ({params:,} parameters, with gradients and optimizer state)")
+
+
+def _check_test_classes(source, data):
+    """A --test-data label that training never saw would add a class the model cannot learn."""
+    if not source.get("test_data") or data["test"] is None:
+        return
+    unseen = np.setdiff1d(data["test"][1], data["train"][1])
+    if unseen.size:
+        shown = ", ".join(map(str, unseen[:10].tolist())) + (", ..." if unseen.size > 10 else "")
+        raise DataError(f"--test-data {source['test_data']} has {unseen.size} label(s) that the training data "
+                        f"never have: {shown}; a model cannot learn a class it never sees")
 
 
 def _test_and_save(model, data, spec, settings, out, meta):
@@ -289,6 +322,7 @@ def _resumed_settings(args, doc):
     if not needed <= set(settings):
         raise ConfigError(f"{args.resume} was not written by 'nnzero train' (its settings are not "
                           "recorded); resume it from Python with model.fit(..., resume=state)")
+    recorded_checks.check_settings(settings, args.resume)
     recorded = {**settings, "preprocessing": doc["preprocessing"]}
     for dest, key in {**RECIPE_FLAGS, **RUN_FLAGS}.items():
         value = getattr(args, dest)
@@ -369,7 +403,12 @@ def _load_data(source, seed):
     if source["kind"] == "file" and not source.get("test_data") and info["test_split"]:
         # Its own stream, derived from the seed, so a resumed run holds out the same rows.
         rng = np.random.default_rng([seed, 0x7E57])
-        tr, te = stratified_split(train[1], info["test_split"], rng)
+        try:
+            tr, te = stratified_split(train[1], info["test_split"], rng)
+        except DataError:
+            raise DataError(f"--test-split {info['test_split']} leaves no rows to train on or none to test on "
+                            f"among the {len(train[1])} rows of {source['path']}; use a fraction like 0.1 "
+                            "to 0.3") from None
         train, test = (train[0][tr], train[1][tr]), (train[0][te], train[1][te])
     if test is not None and test[0].shape[1] != train[0].shape[1]:
         raise DataError(f"the test data have {test[0].shape[1]} features per row, the training data "
