@@ -30,7 +30,6 @@ import numpy as np
 from . import budget, preprocessing
 from .callbacks import HISTORY_KEYS
 from .errors import ModelFileError, NnzeroError
-from .layers import Dense
 from .safety import check_input
 
 FORMAT_VERSION = 1
@@ -165,10 +164,7 @@ def expected_tensors(model, doc, names=()):
     Computed from the config alone, before any weight is allocated; ``names`` (the file's tensor
     names) only tells an Adam checkpoint of the older layout (slots m, v) from the current one."""
     dtype = MODEL_DTYPES[model.dtype.name]
-    params = {}
-    for i, layer in enumerate(model.layers):
-        if isinstance(layer, Dense):
-            params[f"{i}.W"], params[f"{i}.b"] = (layer.n_in, layer.n_out), (layer.n_out,)
+    params = model.parameter_shapes()          # as the layers declare them
     expected = {k: (dtype, s) for k, s in params.items()}
     ckpt = doc.get("checkpoint")
     if doc["kind"] == "checkpoint":

@@ -19,7 +19,7 @@ Training (one run at a time; :mod:`nnzero.studio.jobs`):
 ``GET  /api/train``          the run's state, the recipes and the datasets present.
 ``POST /api/train/start``    ``{"settings": {field: text}}`` (fields as ``nnzero train``'s flags:
                              dataset, data, recipe, hidden, optimizer, lr, epochs, batch_size,
-                             dropout, seed, validation_split, out) → the state once it trains;
+                             dropout, augment, seed, validation_split, out) → the state once it trains;
                              400 with the CLI's message for bad settings, 409 while a run goes.
 ``POST /api/train/stop``     stop at the next batch end, checkpointing the last completed epoch.
 ``POST /api/train/resume``   continue the stopped run exactly.
@@ -129,6 +129,7 @@ def _int_param(request, name, default=None, lo=0, hi=10**9):
 def _training_routes(state, Route, JSONResponse, StreamingResponse, run_in_threadpool):
     """The Train view's endpoints, on ``state.job``."""
     from .. import optimizers, recipes
+    from ..augment import PRESETS
 
     job = state.job
 
@@ -155,7 +156,8 @@ def _training_routes(state, Route, JSONResponse, StreamingResponse, run_in_threa
 
     async def info(request):
         return JSONResponse({**job.snapshot(), "recipes": recipes.RECIPES,
-                             "optimizers": sorted(optimizers.OPTIMIZERS)})
+                             "optimizers": sorted(optimizers.OPTIMIZERS),
+                             "augment": [*sorted(PRESETS), "none"]})
 
     async def events(request):
         try:

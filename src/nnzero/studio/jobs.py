@@ -32,7 +32,8 @@ from .views import u8
 # form field -> nnzero train flag
 FLAGS = {"dataset": "--dataset", "data": "--data", "recipe": "--recipe", "hidden": "--hidden",
          "optimizer": "--optimizer", "lr": "--lr", "epochs": "--epochs", "batch_size": "--batch-size",
-         "dropout": "--dropout", "seed": "--seed", "validation_split": "--validation-split", "out": "--out"}
+         "dropout": "--dropout", "augment": "--augment", "seed": "--seed",
+         "validation_split": "--validation-split", "out": "--out"}
 BATCH_EVENTS_PER_S = 10           # batch events are thinned to about this rate
 WEIGHT_UNITS = 64                 # first-layer units shown as 28×28 images
 

@@ -12,6 +12,7 @@ const Train = {
     const form = $("train-form");
     fillSelect($("train-recipe"), Object.keys(this.info.recipes), "default");
     fillSelect($("train-optimizer"), this.info.optimizers, "adam");
+    fillSelect($("train-augment"), ["", ...this.info.augment], "");
     this.datasets(this.info.datasets);
     this.recipe("default");
     $("train-recipe").addEventListener("change", (e) => this.recipe(e.target.value));
@@ -36,6 +37,7 @@ const Train = {
     f.epochs.value = r.epochs;
     f.batch_size.value = r.batch_size == null ? "full" : r.batch_size;
     f.dropout.value = r.dropout;
+    f.augment.value = "";                    // the recipe's own augmentation
     this.command();
   },
 
@@ -44,7 +46,7 @@ const Train = {
     this.filled = true;
     const f = $("train-form").elements;
     for (const el of f) if (el.name && el.tagName === "INPUT") el.value = form[el.name] ?? "";
-    for (const name of ["dataset", "recipe", "optimizer"]) if (form[name]) f[name].value = form[name];
+    for (const name of ["dataset", "recipe", "optimizer", "augment"]) if (form[name]) f[name].value = form[name];
   },
 
   settings() {
@@ -193,7 +195,8 @@ function fillSelect(sel, values, chosen) {
   sel.innerHTML = "";
   for (const v of values) {
     const o = document.createElement("option");
-    o.value = o.textContent = v;
+    o.value = v;
+    o.textContent = v === "" ? "(the recipe's)" : v;
     sel.append(o);
   }
   if (values.includes(chosen)) sel.value = chosen;
