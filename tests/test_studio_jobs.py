@@ -148,3 +148,12 @@ def test_finished_run_opens_in_the_views_and_shutdown_checkpoints(tmp_path, smal
     state.job.shutdown()
     assert state.job.state == "stopped" and state.job.checkpoint.exists()
     assert state.job.model_path.name == "studio-model-2.safetensors"
+
+
+def test_form_fields_become_the_cli_flags():
+    from nnzero.studio.jobs import form_to_argv
+
+    argv = form_to_argv({"hidden": "64", "augment": "affine", "lr": " 0.01 ", "dropout": "", "seed": None})
+    assert argv == ["--hidden", "64", "--lr", "0.01", "--augment", "affine"]
+    with pytest.raises(nz.ConfigError, match="unknown training settings"):
+        form_to_argv({"layers": "3"})
