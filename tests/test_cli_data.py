@@ -117,9 +117,11 @@ def test_explicit_preprocessing_and_pixels_default(files, tmp_path, capsys):
     d, X, y = files
     out = tmp_path / "p.safetensors"
     code, stdout, _ = run(["train", "--data", d / "digits.csv", "--label-column", "0", "--preprocessing",
-                           "scale255", "--hidden", "8", "--epochs", "1", "--out", out], capsys)
+                           "scale255", "--hidden", "8", "--epochs", "1", "--diagnostics", "--out", out], capsys)
     assert code == 0 and "preprocessing scale255" in stdout and "; set by --preprocessing scale255" in stdout
-    assert nz.load(out).metadata["preprocessing"] == {"kind": "scale", "factor": 1 / 255}
+    model = nz.load(out)
+    assert model.metadata["preprocessing"] == {"kind": "scale", "factor": 1 / 255}
+    assert [layer["units"] for layer in model.history.diagnostics[0]["layers"]] == [8, 10]   # --diagnostics
 
 
 def test_existing_model_needs_force_and_init_from_warm_starts(files, tmp_path, capsys):

@@ -82,6 +82,9 @@ def add_parser(subparsers):
                    help="seeds initialisation, shuffling, dropout and splits (default 0)")
     g.add_argument("--validation-split", type=common.fraction, metavar="F",
                    help="fraction of the training rows held out for validation (default 0; 0.1 with --early-stopping)")
+    g.add_argument("--diagnostics", action="store_true",
+                   help="record per-layer statistics every epoch (activations, dead ReLUs, gradient and "
+                        "update norms) in the model file, with warnings; 'nnzero report' plots them")
     g.add_argument("--early-stopping", type=common.positive_int, metavar="PATIENCE",
                    help="stop when val_loss has not improved for PATIENCE epochs; keep the best epoch's weights")
     g = p.add_argument_group("data")
@@ -170,7 +173,8 @@ def run(args):
         else:
             model.fit(X_train, y_train, epochs=settings["epochs"], batch_size=settings["batch_size"],
                       optimizer=optimizer, validation_split=settings["validation_split"], callbacks=callbacks,
-                      seed=seed, verbose=0 if args.quiet or per_run else 1, classes=classes, resume=resume)
+                      seed=seed, verbose=0 if args.quiet or per_run else 1, classes=classes, resume=resume,
+                      diagnostics=bool(getattr(args, "diagnostics", False)))
         _test_and_save(model, data, spec, settings, out, meta)
     except KeyboardInterrupt as exc:            # Ctrl-C, SIGTERM, SIGHUP: keep the last whole epoch
         if progress is not None:
