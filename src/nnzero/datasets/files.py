@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
+from ..rows import chunk_rows, find_mmap, release_pages
 from ..safety import check_input
 from .csvfile import load_csv
 
@@ -51,7 +52,8 @@ def _check_array(arr: np.ndarray, where: str, role: str) -> np.ndarray:
     """Common checks: non-empty, finite; X becomes 2-D (n, features), y stays 1-D."""
     if arr.size == 0 or arr.ndim == 0:
         raise DataError(f"{where}: {role} is empty or a scalar (shape {arr.shape})")
-    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+    # A memory map is checked for finite values later, in chunks, by the model (nnzero.rows).
+    if arr.dtype.kind == "f" and not isinstance(arr, np.memmap) and not np.isfinite(arr).all():
         bad = np.argwhere(~np.isfinite(arr))[0]
         raise DataError(f"{where}: {role} has a non-finite value ({arr[tuple(bad)]}) at index "
                         f"{tuple(int(i) for i in bad)}")
@@ -67,9 +69,10 @@ def _check_array(arr: np.ndarray, where: str, role: str) -> np.ndarray:
     return arr.reshape(arr.shape[0], -1)  # images (n, 28, 28) → (n, 784)
 
 
-def load_npy(path, role="X") -> np.ndarray:
+def load_npy(path, role="X", mmap=False) -> np.ndarray:
     """Load one numeric array from a ``.npy`` file → X (n, features), or with ``role="y"``
-    labels (n,) (numbers or unicode class names); never unpickles."""
+    labels (n,) (numbers or unicode class names); never unpickles. ``mmap``: open it as a
+    read-only ``np.memmap`` (nothing read yet) for data bigger than memory."""
     path = Path(path)
     where = str(path)
     try:
@@ -80,7 +83,7 @@ def load_npy(path, role="X") -> np.ndarray:
                 raise DataError(f"{where}: header declares {dtype} {shape} = {nbytes} bytes but "
                                 f"the file holds {have}; it is truncated or corrupted")
             f.seek(0)
-            arr = np.load(f, allow_pickle=False)
+            arr = np.load(path if mmap else f, allow_pickle=False, mmap_mode="r" if mmap else None)
     except DataError:
         raise
     except OSError as e:
@@ -151,14 +154,15 @@ def load_npz(path):
     return X, y
 
 
-def load_file(path, labels=None, **kwargs):
+def load_file(path, labels=None, mmap=False, **kwargs):
     """Load ``(X, y or None)`` from a data file, by extension: .csv, .npz, or .npy (X only).
 
     ``labels``: a separate ``.npy`` file of labels (n,) for an X file without them
-    (``X.npy`` + ``y.npy``). Keyword arguments go to :func:`load_csv` (label_column=, ...).
+    (``X.npy`` + ``y.npy``). ``mmap``: an .npy X comes back as a read-only memory map (see
+    :mod:`nnzero.rows`). Keyword arguments go to :func:`load_csv` (label_column=, ...).
     """
     if labels is not None:
-        X, y = load_file(path, **kwargs)
+        X, y = load_file(path, mmap=mmap, **kwargs)
         if y is not None:
             raise DataError(f"{path}: already holds labels; give a separate labels file only "
                             f"for data without them")
@@ -176,7 +180,7 @@ def load_file(path, labels=None, **kwargs):
     if suffix == ".npz":
         return load_npz(path)
     if suffix == ".npy":
-        return load_npy(path), None
+        return load_npy(path, mmap=mmap), None
     raise DataError(f"{path}: unsupported data file type {suffix or '(no extension)'!r}; "
                     f"expected .csv, .npz or .npy (for IDX files use --data-dir)")
 
@@ -208,5 +212,11 @@ def dataset_checksum(X, y=None) -> str:
             raise DataError(f"dataset_checksum: {role} has dtype object; expected numbers")
         arr = arr.astype(arr.dtype.newbyteorder("<"), copy=False)  # no copy on x86/ARM
         h.update(f"{role}:{arr.dtype.str}:{arr.shape};".encode())
-        h.update(memoryview(np.ascontiguousarray(arr)).cast("B"))
+        # In ~16 MB pieces (same digest), releasing a memory map's pages as it goes.
+        step = chunk_rows(arr[:1].nbytes) if arr.ndim else 1
+        for start in range(0, max(1, len(arr)) if arr.ndim else 1, step):
+            piece = arr[start:start + step] if arr.ndim else arr
+            h.update(memoryview(np.ascontiguousarray(piece)).cast("B"))
+            if isinstance(arr, np.memmap):
+                release_pages(find_mmap(arr))
     return h.hexdigest()
