@@ -78,6 +78,7 @@ def test_preprocess_arrays_of_either_range():
     assert np.array_equal(preprocess_digit(gray), load_digit(draw()))
 
 
+@pytest.mark.slow
 def test_a_trained_model_reads_drawn_digits(mnist_small):
     (X, y), _ = mnist_small
     model = nz.mlp(784, [64], 10)
@@ -114,7 +115,7 @@ def test_bad_files_are_data_errors(tmp_path):
 
 
 def test_explain_command_reads_an_image(tmp_path, capsys):
-    io = pytest.importorskip("nnzero.io")
+    io = pytest.importorskip("nnzero.serialization")
     from nnzero.cli import main
 
     model = nz.mlp(784, [8], 10).build(seed=0)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import nnzero as nz
-from nnzero import io, recipes
+from nnzero import serialization as io, recipes
 from nnzero.cli import main
 from nnzero.cli.checkpointing import Checkpointer
 from nnzero.errors import ConfigError, DataError
@@ -149,6 +149,7 @@ def long_reference(train_file, tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_cli_resumes_exactly_from_every_epoch(train_file, es_reference, tmp_path, monkeypatch, capsys):
     history = nz.load(es_reference).history
     stopped = len(history)

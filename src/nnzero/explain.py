@@ -34,7 +34,7 @@ def explain(model, x):
     ``predicted_index``, ``predicted_class``, ``probability`` (classifiers), ``output``.
     The probabilities equal ``model.predict_proba(x[None])[0]``.
     """
-    model._require_built()
+    model.require_built()
     x = np.asarray(x)
     if x.ndim == 2 and x.shape[0] == 1:
         x = x[0]
@@ -216,7 +216,7 @@ def explain_backward(model, x, label=None):
     """
     import copy
 
-    model._require_built()
+    model.require_built()
     if not model.is_classifier:
         raise ConfigError("the backward walk-through needs a classifier (softmax and cross-entropy)")
     x = np.asarray(x)

@@ -48,7 +48,7 @@ def write_report(model, out_dir, X_test=None, y_test=None, test_name="test"):
     path of ``index.html``. ``X_test`` (n, d) must be preprocessed like the training data;
     ``test_name`` says what those rows are (e.g. "mnist test set"). Every file is written
     atomically (temporary file, fsync, rename)."""
-    model._require_built()
+    model.require_built()
     if (X_test is None) != (y_test is None):
         raise ConfigError("give both X_test and y_test, or neither")
     plt = _pyplot()

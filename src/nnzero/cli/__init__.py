@@ -15,7 +15,7 @@ import warnings
 
 #: Subcommand modules, in the order ``--help`` lists them. Those in OPTIONAL are registered only
 #: if their module exists (they are written separately).
-COMMANDS = ("train", "evaluate", "predict", "inspect_cmd", "gradcheck", "explain", "report", "studio")
+COMMANDS = ("train", "evaluate", "predict", "inspect_cmd", "gradcheck", "explain", "report", "studio", "search")
 OPTIONAL = {"gradcheck", "explain", "report"}
 
 DESCRIPTION = """\
@@ -55,7 +55,7 @@ def build_parser():
     """The top-level parser with every available subcommand."""
     import numpy as np
 
-    from .. import __version__
+    from .._version import __version__
 
     parser = _Parser(prog="nnzero", description=DESCRIPTION, epilog=EPILOG,
                      formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import io, preprocessing, recipes, rows, safety
+from .. import serialization, preprocessing, recipes, rows, safety
 from ..callbacks import EarlyStopping, History
 from ..errors import ConfigError, DataError, TrainingDivergedError
 from ..layers import ACTIVATIONS
@@ -61,6 +61,24 @@ def add_parser(subparsers):
     p = subparsers.add_parser("train", help="train a model (default: MNIST) and save it",
                               description=DESCRIPTION, epilog=EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_setting_arguments(p)
+    add_data_arguments(p)
+    g = p.add_argument_group("output")
+    g.add_argument("--out", metavar="PATH", help="model file to write (default model.safetensors)")
+    g.add_argument("--checkpoint", metavar="PATH", help="checkpoint file (default <out>.ckpt.safetensors)")
+    g.add_argument("--checkpoint-every", type=common.positive_int, metavar="N", help="write a checkpoint every N epochs")
+    g.add_argument("--resume", metavar="CHECKPOINT", help="continue the run saved in CHECKPOINT")
+    g.add_argument("--init-from", metavar="MODEL",
+                   help="start from MODEL's weights (architecture, classes, preprocessing) with a fresh "
+                        "optimizer: fine-tuning, or more epochs; recorded in the new file")
+    g.add_argument("--force", action="store_true",
+                   help="replace an existing model file at --out (otherwise refused)")
+    g.add_argument("--quiet", action="store_true", help="no progress output, only the result")
+    return p
+
+
+def add_setting_arguments(p):
+    """The recipe, architecture and optimisation flags (shared with ``nnzero search``)."""
     g = p.add_argument_group("recipe and architecture")
     g.add_argument("--recipe", choices=sorted(recipes.RECIPES), help="starting settings (default: default)")
     g.add_argument("--hidden", type=common.hidden_sizes, metavar="SIZES",
@@ -87,6 +105,10 @@ def add_parser(subparsers):
                         "update norms) in the model file, with warnings; 'nnzero report' plots them")
     g.add_argument("--early-stopping", type=common.positive_int, metavar="PATIENCE",
                    help="stop when val_loss has not improved for PATIENCE epochs; keep the best epoch's weights")
+
+
+def add_data_arguments(p):
+    """Where the rows come from, and their preprocessing (shared with ``nnzero search``)."""
     g = p.add_argument_group("data")
     g.add_argument("--dataset", metavar="NAME", help="mnist (bundled, default), fashion-mnist or kmnist")
     g.add_argument("--data-dir", metavar="DIR", help="read the dataset's four IDX files from DIR")
@@ -98,23 +120,11 @@ def add_parser(subparsers):
                    help="with --data and no --test-data: fraction held out as the test set (default 0.1)")
     g.add_argument("--preprocessing", choices=sorted(common.PREPROCESSING),
                    help="input transform, stored in the model file (default: the recipe's, scale255 = x/255)")
-    g = p.add_argument_group("output")
-    g.add_argument("--out", metavar="PATH", help="model file to write (default model.safetensors)")
-    g.add_argument("--checkpoint", metavar="PATH", help="checkpoint file (default <out>.ckpt.safetensors)")
-    g.add_argument("--checkpoint-every", type=common.positive_int, metavar="N", help="write a checkpoint every N epochs")
-    g.add_argument("--resume", metavar="CHECKPOINT", help="continue the run saved in CHECKPOINT")
-    g.add_argument("--init-from", metavar="MODEL",
-                   help="start from MODEL's weights (architecture, classes, preprocessing) with a fresh "
-                        "optimizer: fine-tuning, or more epochs; recorded in the new file")
-    g.add_argument("--force", action="store_true",
-                   help="replace an existing model file at --out (otherwise refused)")
-    g.add_argument("--quiet", action="store_true", help="no progress output, only the result")
-    return p
 
 
 def run(args):
     if args.resume:
-        model, optimizer, resume = io.load_checkpoint(args.resume)
+        model, optimizer, resume = serialization.load_checkpoint(args.resume)
         doc = resume["metadata"]
         settings = _resumed_settings(args, doc)
         source = _resumed_source(args, doc["dataset"] or {})
@@ -261,7 +271,7 @@ def _init_model(args, settings):
     change the architecture are errors: the weights fix it)."""
     if args.resume:
         raise ConfigError("give --resume or --init-from, not both")
-    model = io.load(args.init_from)
+    model = serialization.load(args.init_from)
     if not model.is_classifier:
         raise ConfigError(f"{args.init_from} is a regression model; nnzero train trains classifiers")
     for flag in ("hidden", "activation", "init", "dropout", "preprocessing"):

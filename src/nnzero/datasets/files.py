@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import budget
 from ..errors import DataError
 from ..rows import chunk_rows, find_mmap, release_pages
 from ..safety import check_input
@@ -82,6 +83,7 @@ def load_npy(path, role="X", mmap=False) -> np.ndarray:
             if have != nbytes:
                 raise DataError(f"{where}: header declares {dtype} {shape} = {nbytes} bytes but "
                                 f"the file holds {have}; it is truncated or corrupted")
+            budget.check(nbytes, f"{where}: the array {dtype} {shape}")
             f.seek(0)
             arr = np.load(path if mmap else f, allow_pickle=False, mmap_mode="r" if mmap else None)
     except DataError:
@@ -93,9 +95,11 @@ def load_npy(path, role="X", mmap=False) -> np.ndarray:
     return _check_array(arr, where, role)
 
 
-def _zip_member_ok(zf: zipfile.ZipFile, name: str, where: str) -> None:
-    """Check a .npz member's header and sizes before numpy allocates its array."""
+def _zip_member_ok(zf: zipfile.ZipFile, name: str, where: str) -> int:
+    """Check a .npz member's header and sizes before numpy allocates its array → its bytes.
+    The zip directory's size comes first: not a byte is decompressed for a member over budget."""
     info = zf.getinfo(name)
+    budget.check(info.file_size, f"{where}: member {name!r} (decompressed size from the zip directory)")
     if info.compress_type == zipfile.ZIP_STORED:
         plausible = info.compress_size
     elif info.compress_type == zipfile.ZIP_DEFLATED:
@@ -112,6 +116,7 @@ def _zip_member_ok(zf: zipfile.ZipFile, name: str, where: str) -> None:
     if header_len + nbytes != info.file_size:
         raise DataError(f"{where}: member {name!r} declares {dtype} {shape} = {nbytes} bytes but "
                         f"holds {info.file_size - header_len}; the file is truncated or corrupted")
+    return nbytes
 
 
 def load_npz(path):
@@ -135,8 +140,8 @@ def load_npz(path):
                                 f"{', '.join(sorted(names)) or 'no arrays'})")
             y_key = next((k for k in Y_KEYS if k in names), None)
             keys = [k for k in (x_key, y_key) if k is not None]
-            for k in keys:
-                _zip_member_ok(zf, names[k], where)
+            total = sum(_zip_member_ok(zf, names[k], where) for k in keys)
+            budget.check(total, f"{where}: its arrays {' and '.join(keys)} together")
         with np.load(path, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in keys}
     except DataError:
