@@ -22,9 +22,9 @@ def _blocks(language):
 
 @pytest.fixture
 def small_mnist(monkeypatch):
-    """Every MNIST load returns 300 training and 100 test digits (the first ones)."""
+    """Every MNIST load returns 100 training and 50 test digits (the first ones)."""
     (X, y), (Xt, yt) = nz.datasets.load_mnist()
-    small = ((X[:300], y[:300]), (Xt[:100], yt[:100]))
+    small = ((X[:100], y[:100]), (Xt[:50], yt[:50]))
 
     def load_mnist(normalize=False, data_dir=None):
         if normalize:
@@ -72,6 +72,7 @@ def _files(folder, small):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)     # seventeen commands in one test (each a few seconds on an idle machine)
 def test_every_command_line_runs_in_order(small_mnist, tmp_path, monkeypatch, capsys):
     text = next(b for b in _blocks("text") if b.startswith("$ nnzero train"))
     lines = [line[2:].split("  #")[0].strip() for line in text.splitlines() if line.startswith("$ ")]

@@ -8,12 +8,13 @@ from . import common
 DESCRIPTION = """\
 Write a report of a model file into --out DIR: PNG figures and an index.html showing them.
 
-  curves.png         loss and accuracy per epoch: training, validation (when the run held
-                     some out) and the test data's result after training
-  confusion.png      confusion matrix on the test data: counts, coloured by each row's share
+  curves.png         loss and accuracy per epoch: training, validation (when
+                     the run held some out), the test result after training
+  confusion.png      confusion matrix on the test data: counts, coloured by
+                     each row's share
   weights.png        the first layer's weights, one image per unit
   misclassified.png  test samples the model gets wrong, true → predicted label
-  diagnostics.png    per-layer statistics (when trained with 'nnzero train --diagnostics')
+  diagnostics.png    per-layer statistics (nnzero train --diagnostics)
 
 index.html also has a per-class precision/recall table and the run's settings.
 

@@ -114,7 +114,7 @@ class Studio:
             "input_grid": [SIDE, SIDE] if self.image else grid_shape(model.n_features),
             "classes": self.net.classes.tolist(), "stages": stages,
             "params_total": int(sum(d["params"] for d in stages)),
-            "summary": model.summary(print_fn=None), "history": history,
+            "summary": model.summary_text(), "history": history,
             "training": meta.get("training"), "dataset": meta.get("dataset"),
             "preprocessing": self.net.spec, "lr": self.net.learning_rate(),
             "data": {"name": self.data_name, "rows": 0 if self.X is None else len(self.X),
