@@ -35,17 +35,11 @@ def _positive_int(name, value, allow_none=False):
     return int(value)
 
 
-def _logits_stack(model):
-    return model.layers[:-1] if model.fused_softmax else model.layers
-
-
 def loss_and_accuracy(model, X, target, weight=None, batch_size=4096):
     """Mean loss and accuracy of ``model`` on prepared (X, target), in inference mode."""
     loss_sum, correct = 0.0, 0
     for i in range(0, len(X), batch_size):
-        out = X[i:i + batch_size]
-        for layer in _logits_stack(model):
-            out = layer.forward(out)
+        out = model.forward(X[i:i + batch_size])
         t = target[i:i + batch_size]
         w = None if weight is None else weight[i:i + batch_size]
         loss_sum += model.loss.loss(out, t, w) * len(out)

@@ -9,12 +9,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import serialization, preprocessing, recipes, rows, safety
+from .. import budget, preprocessing, recipes, rows, safety, serialization
 from ..callbacks import EarlyStopping, History
 from ..errors import ConfigError, DataError, TrainingDivergedError
-from ..layers import ACTIVATIONS
+from ..layers import ACTIVATIONS, Dense
 from ..optimizers import OPTIMIZERS, SCHEDULES
 from . import common, signals
+from . import recorded as recorded_checks
 from .checkpointing import Checkpointer
 from .progress import EpochProgress
 
@@ -127,7 +128,7 @@ def run(args):
         model, optimizer, resume = serialization.load_checkpoint(args.resume)
         doc = resume["metadata"]
         settings = _resumed_settings(args, doc)
-        source = _resumed_source(args, doc["dataset"] or {})
+        source = _resumed_source(args, recorded_checks.check_source(doc["dataset"] or {}, args.resume))
         spec, seed = doc["preprocessing"] or preprocessing.NONE, resume["seed"]
     else:
         resume = None
@@ -147,6 +148,7 @@ def run(args):
                         "(sha256 mismatch); resume needs the same data")
     X_train, y_train = data["train"]
     if resume is None:
+        _check_test_classes(source, data)
         classes = np.unique(np.concatenate([y_train, data["test"][1]]) if data["test"] else y_train)
         if init is not None:
             model, classes = init, init.classes_
@@ -154,6 +156,7 @@ def run(args):
                 raise DataError(f"the data have {X_train.shape[1]} features per row, but {args.init_from} "
                                 f"expects {model.n_features}")
         else:
+            _check_network_size(X_train.shape[1], settings["hidden"], len(classes), settings["dtype"])
             model = recipes.build_model(settings, X_train.shape[1], len(classes), dtype=settings["dtype"])
         optimizer = recipes.build_optimizer(settings)
     else:
@@ -193,6 +196,26 @@ def run(args):
     except TrainingDivergedError as exc:
         raise TrainingDivergedError(_save_diverged(model, out, meta, exc), exc.history) from None
     return 0
+
+
+def _check_network_size(n_in, hidden, n_out, dtype):
+    """The network's parameters, their gradients and the optimizer's two slots (about 4 copies)
+    within the byte budget, before anything is allocated: `--hidden 1000000000` is a clear error."""
+    sizes = [n_in, *hidden, n_out]
+    params = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))
+    budget.check(4 * params * np.dtype(dtype).itemsize,
+                 f"the network {'-'.join(map(str, sizes))} ({params:,} parameters, with gradients and optimizer state)")
+
+
+def _check_test_classes(source, data):
+    """A --test-data label that training never saw would add a class the model cannot learn."""
+    if not source.get("test_data") or data["test"] is None:
+        return
+    unseen = np.setdiff1d(data["test"][1], data["train"][1])
+    if unseen.size:
+        shown = ", ".join(map(str, unseen[:10].tolist())) + (", ..." if unseen.size > 10 else "")
+        raise DataError(f"--test-data {source['test_data']} has {unseen.size} label(s) that the training data "
+                        f"never have: {shown}; a model cannot learn a class it never sees")
 
 
 def _test_and_save(model, data, spec, settings, out, meta):
@@ -280,7 +303,7 @@ def _init_model(args, settings):
                               "its weights fix the architecture and input preprocessing")
     if args.dtype is not None and args.dtype != model.dtype.name:
         raise ConfigError(f"--dtype {args.dtype} differs from {args.init_from}'s {model.dtype.name}")
-    dense = model._dense()
+    dense = [layer for layer in model.layers if isinstance(layer, Dense)]
     kinds = {cls: name for name, cls in ACTIVATIONS.items()}
     act = next((kinds[type(layer)] for layer in model.layers if type(layer) in kinds), settings["activation"])
     rates = [layer.rate for layer in model.layers if hasattr(layer, "rate")]
@@ -300,6 +323,7 @@ def _resumed_settings(args, doc):
     if not needed <= set(settings):
         raise ConfigError(f"{args.resume} was not written by 'nnzero train' (its settings are not "
                           "recorded); resume it from Python with model.fit(..., resume=state)")
+    recorded_checks.check_settings(settings, args.resume)
     recorded = {**settings, "preprocessing": doc["preprocessing"]}
     for dest, key in {**RECIPE_FLAGS, **RUN_FLAGS}.items():
         value = getattr(args, dest)
@@ -380,7 +404,12 @@ def _load_data(source, seed):
     if source["kind"] == "file" and not source.get("test_data") and info["test_split"]:
         # Its own stream, derived from the seed, so a resumed run holds out the same rows.
         rng = np.random.default_rng([seed, 0x7E57])
-        tr, te = stratified_split(train[1], info["test_split"], rng)
+        try:
+            tr, te = stratified_split(train[1], info["test_split"], rng)
+        except DataError:
+            raise DataError(f"--test-split {info['test_split']} leaves no rows to train on or none to test on "
+                            f"among the {len(train[1])} rows of {source['path']}; use a fraction like 0.1 "
+                            "to 0.3") from None
         train, test = (train[0][tr], train[1][tr]), (train[0][te], train[1][te])
     if test is not None and test[0].shape[1] != train[0].shape[1]:
         raise DataError(f"the test data have {test[0].shape[1]} features per row, the training data "
@@ -407,7 +436,7 @@ def _banner(model, settings, data, resume, spec=None, why=None):
     preprocessing with the reason for it; wrapped to the terminal's width."""
     from ..training import terminal_width
 
-    sizes = [model.n_features] + [layer.n_out for layer in model._dense()]
+    sizes = [model.n_features] + [layer.n_out for layer in [layer for layer in model.layers if isinstance(layer, Dense)]]
     batch = "full batch" if settings["batch_size"] is None else f"batch {settings['batch_size']}"
     sched = (settings.get("schedule") or {}).get("name", "constant")
     n_val = 0
