@@ -159,8 +159,8 @@ def format_explanation(result, max_values=10):
         if step["kind"] == "Dense":
             dense_count += 1
             n_in, n_out = step["W_shape"]
-            lines.append(f"[{step['index']}] {step['name']}, layer {dense_count}: {step['rule']}"
-                         f"   x ({n_in},) · W ({n_in}, {n_out}) + b ({n_out},) → z ({n_out},)")
+            lines.append(f"[{step['index']}] {step['name']}, layer {dense_count}: {step['rule']}")
+            lines.append(f"  x ({n_in},) · W ({n_in}, {n_out}) + b ({n_out},) → z ({n_out},)")
             ex = step["example"]
             lines.append(f"  z = {_vec(out, max_values)}")
             lines.append(f"  {_stats(out)}")
@@ -190,7 +190,8 @@ def format_explanation(result, max_values=10):
     lines += ["", "softmax, p_k = e^(z_k − max z) / Σ_j e^(z_j − max z):",
               f"  logits z        = {_vec(z, max_values)}",
               f"  m = max z       = {float(sm['max']):.4g}  (unit {int(np.argmax(z))})",
-              f"  z − m           = {_vec(sm['shifted'], max_values)}   (all ≤ 0, so e^(z − m) ≤ 1 cannot overflow)",
+              f"  z − m           = {_vec(sm['shifted'], max_values)}",
+              "                    (all ≤ 0, so e^(z − m) ≤ 1 cannot overflow)",
               f"  e^(z − m)       = {_vec(sm['exp'], max_values)}",
               f"  s = Σ e^(z − m) = {float(sm['sum']):.6g}",
               f"  p = e^(z − m)/s = {_vec(sm['probabilities'], max_values)}   (sums to 1)",
@@ -258,7 +259,7 @@ def format_backward(forward, back, max_values=10, classes=None):
     k = back["target_index"]
     name = classes[k] if classes is not None else k
     p = forward["softmax"]["probabilities"]
-    lines = ["", "backward: the gradient of this sample's loss, layer by layer (what one training step uses)",
+    lines = ["", "backward: this sample's gradient, layer by layer, as a training step computes it",
              f"  loss L = −log ŷ[{k}] = −log {_plain(p[k])} = {_plain(back['loss'])}   (true class {name})",
              f"  dL/dz = ŷ − y  (y: 1 at class {name}, 0 elsewhere)",
              f"        = {_vec(back['delta'], max_values)}"]
@@ -283,8 +284,8 @@ def _format_dense_backward(step, j, i, max_values):
     """A Dense layer's gradients, worked out for unit j and (dL/dx) for the unit i below."""
     gW, x, delta = step["grad_W"], step["input"], step["grad_out"]
     n_in, n_out = gW.shape
-    lines = ["", f"[{step['index']}] {step['name']}: dL/dW = xᵀ·dL/dz ({n_in}, {n_out}),  dL/db = dL/dz,  "
-                 "dL/dx = dL/dz·Wᵀ"]
+    lines = ["", f"[{step['index']}] {step['name']}:",
+             f"  dL/dW = xᵀ·dL/dz ({n_in}, {n_out}),  dL/db = dL/dz,  dL/dx = dL/dz·Wᵀ"]
     if j is not None:
         top = np.argsort(-np.abs(x), kind="stable")[:2]
         for r in top:

@@ -124,7 +124,7 @@ def describe(model):
             names.append(f"Dense({layer.n_in}→{layer.n_out})")
         else:
             names.append(repr(layer).replace("()", ""))
-    sizes = [model.n_features] + [layer.n_out for layer in model._dense()]
+    sizes = [model.n_features] + [layer.n_out for layer in model.layers if isinstance(layer, L.Dense)]
     loss = ("cross-entropy on the logits (the Softmax is fused into it)" if model.fused_softmax
             else "cross-entropy" if model.is_classifier else "mean squared error")
     return f"{'-'.join(map(str, sizes))}: {' → '.join(names)}; loss {loss}"
