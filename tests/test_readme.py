@@ -72,11 +72,16 @@ def _files(folder, small):
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(900)     # seventeen commands in one test (each a few seconds on an idle machine)
+@pytest.mark.timeout(900)     # two dozen commands in one test (each a few seconds on an idle machine)
 def test_every_command_line_runs_in_order(small_mnist, tmp_path, monkeypatch, capsys):
     text = next(b for b in _blocks("text") if b.startswith("$ nnzero train"))
     lines = [line[2:].split("  #")[0].strip() for line in text.splitlines() if line.startswith("$ ")]
-    assert len(lines) >= 15
+    # The one line a test cannot run: it names a placeholder Dask scheduler (tests/test_dask.py
+    # runs the same search on a real local cluster).
+    placeholder = [line for line in lines if "tcp://HOST" in line]
+    assert len(placeholder) == 1
+    lines = [line for line in lines if line not in placeholder]
+    assert len(lines) >= 20
     _files(tmp_path, small_mnist)
     monkeypatch.chdir(tmp_path)
     for line in lines:

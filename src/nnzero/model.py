@@ -288,7 +288,7 @@ class Sequential:
 
     def fit(self, X, y, *, epochs=10, batch_size=128, optimizer=None, validation_data=None,
             validation_split=0.0, callbacks=None, seed=None, verbose="auto", shuffle=True,
-            sample_weight=None, classes=None, diagnostics=False, resume=None) -> History:
+            sample_weight=None, classes=None, diagnostics=False, resume=None, augment=None) -> History:
         """Train on X (n, n_features) and labels y (n,) (targets (n, k) for regression); returns
         the :class:`~nnzero.callbacks.History` (loss, accuracy, val_loss, val_accuracy, lr, time).
 
@@ -297,13 +297,14 @@ class Sequential:
         callbacks, seed (one Generator for the whole run), verbose (0, 1, 2 or "auto": a live
         bar on a terminal), shuffle, sample_weight (n,), classes (all labels, when y lacks
         some), diagnostics (per-layer statistics in history.diagnostics), resume (the state
-        of :func:`nnzero.load_checkpoint`). Details: :func:`nnzero.training.fit`.
+        of :func:`nnzero.load_checkpoint`), augment (e.g. :class:`nnzero.Augment`: every
+        training batch warped afresh). Details: :func:`nnzero.training.fit`.
         """
         return training.fit(self, X, y, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
                             validation_data=validation_data, validation_split=validation_split,
                             callbacks=callbacks, seed=seed, verbose=verbose, shuffle=shuffle,
                             sample_weight=sample_weight, classes=classes, diagnostics=diagnostics,
-                            resume=resume)
+                            resume=resume, augment=augment)
 
     # -- description -------------------------------------------------------------------------------
     def summary(self, print_fn=None):

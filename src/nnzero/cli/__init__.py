@@ -14,10 +14,8 @@ import sys
 import textwrap
 import warnings
 
-#: Subcommand modules, in the order ``--help`` lists them. Those in OPTIONAL are registered only
-#: if their module exists (they are written separately).
+#: Subcommand modules, in the order ``--help`` lists them.
 COMMANDS = ("train", "evaluate", "predict", "inspect_cmd", "gradcheck", "explain", "report", "studio", "search")
-OPTIONAL = {"gradcheck", "explain", "report"}
 
 DESCRIPTION = """\
 nnzero: train, evaluate and use feedforward neural networks, written in plain NumPy.
@@ -41,15 +39,6 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message):
         # One line naming the problem, instead of argparse's usage dump.
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
-
-
-def _module(name):
-    try:
-        return importlib.import_module(f"{__name__}.{name}")
-    except ModuleNotFoundError as exc:
-        if name in OPTIONAL and exc.name == f"{__name__}.{name}":
-            return None
-        raise
 
 
 class _Wrapped(argparse.RawDescriptionHelpFormatter):
@@ -78,11 +67,10 @@ def build_parser():
                         version=f"nnzero {__version__} (numpy {np.__version__}, python {platform.python_version()})")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND", dest="command")
     for name in COMMANDS:
-        module = _module(name)
-        if module is not None:
-            command = module.add_parser(sub)
-            command.set_defaults(run=module.run)
-            command.formatter_class = _Wrapped        # help fits the terminal: nothing runs off at 80
+        module = importlib.import_module(f"{__name__}.{name}")
+        command = module.add_parser(sub)
+        command.set_defaults(run=module.run)
+        command.formatter_class = _Wrapped        # help fits the terminal: nothing runs off at 80
     return parser
 
 

@@ -56,6 +56,18 @@ CHECKS = {
     "out": ("a file name", _optional(lambda v: isinstance(v, str) and 0 < len(v) < 4096 and "\0" not in v)),
     "checkpoint": ("a file name", _optional(lambda v: isinstance(v, str) and 0 < len(v) < 4096 and "\0" not in v)),
 }
+
+
+def _augment(v):
+    from ..augment import Augment
+
+    try:
+        return v is None or Augment.from_config(v) is not None
+    except (NnzeroError, TypeError, ValueError):
+        return False
+
+
+CHECKS["augment"] = ("null or augmentation settings (nnzero.Augment's)", _augment)
 SOURCE_CHECKS = {
     "kind": ("file or dataset", lambda v: v in ("file", "dataset")),
     "test_split": ("null or a number in [0, 1)", _optional(lambda v: _number(v, 0, 1, high_open=True))),

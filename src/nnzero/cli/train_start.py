@@ -12,7 +12,7 @@ import numpy as np
 from .. import rows, serialization
 from ..errors import ConfigError
 from ..layers import ACTIVATIONS, Dense
-from . import common
+from . import augment_flags, common
 
 
 def init_model(args, settings):
@@ -75,6 +75,8 @@ def banner(model, settings, data, resume, spec=None, why=None):
              f"seed {settings['seed']}"]
     if spec is not None and why is not None:
         lines.append(f"preprocessing {common.describe_preprocessing(spec)}; {why}")
+    if settings.get("augment"):
+        lines.append(f"augmentation: {augment_flags.describe(settings['augment'])}")
     if settings.get("init_from"):
         lines.append(f"starting from the weights of {settings['init_from']['path']} (fresh optimizer)")
     if resume is not None:
