@@ -14,7 +14,7 @@ Write a report of a model file into --out DIR: PNG figures and an index.html sho
                      each row's share
   weights.png        the first layer's weights, one image per unit
   misclassified.png  test samples the model gets wrong, true → predicted label
-  augmented.png      test images and random warps of them (trained with --augment)
+  augmented.png      test images and random warps of them (from --augment)
   diagnostics.png    per-layer statistics (trained with --diagnostics)
 
 index.html also has a per-class precision/recall table and the run's settings.
