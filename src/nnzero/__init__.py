@@ -32,6 +32,9 @@ __all__ = [
 ]
 
 
+_LEAVES = {"export_onnx": ".export", "from_sklearn": ".convert", "from_torch": ".convert"}
+
+
 def __getattr__(name):
     # io, inspect and recipes pull in safetensors etc.; load them on first use.
     if name in ("load", "save", "io", "inspect", "check_gradients", "recipes"):
@@ -42,4 +45,8 @@ def __getattr__(name):
         if name == "check_gradients":
             return importlib.import_module(".inspect", __name__).check_gradients
         return importlib.import_module("." + name, __name__)
+    if name in _LEAVES:   # interop: leaf modules, loaded on first use
+        import importlib
+
+        return getattr(importlib.import_module(_LEAVES[name], __name__), name)
     raise AttributeError(f"module 'nnzero' has no attribute {name!r}")

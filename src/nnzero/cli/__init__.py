@@ -14,7 +14,7 @@ import sys
 
 #: Subcommand modules, in the order ``--help`` lists them. Those in OPTIONAL are registered only
 #: if their module exists (they are written separately).
-COMMANDS = ("train", "evaluate", "predict", "inspect_cmd", "gradcheck", "explain", "report")
+COMMANDS = ("train", "evaluate", "predict", "inspect_cmd", "gradcheck", "explain", "report", "export")
 OPTIONAL = {"gradcheck", "explain", "report"}
 
 DESCRIPTION = """\
@@ -31,6 +31,7 @@ examples:
   nnzero predict model.safetensors --data rows.csv --out predictions.csv
   nnzero predict model.safetensors digit.png
   nnzero inspect model.safetensors
+  nnzero export model.safetensors --format onnx --out model.onnx
 
 'nnzero COMMAND --help' describes each command."""
 

@@ -1,0 +1,43 @@
+"""What the exporters share: reading the model, its preprocessing, and the output path."""
+
+from pathlib import Path
+
+from .. import preprocessing as prep
+from ..errors import ConfigError
+
+
+def missing_extra(what, extra):
+    """The error for an optional package that is not installed."""
+    return ConfigError(f"{what} needs the {extra} package: pip install 'nnzero[{extra}]'")
+
+
+def load_model(model):
+    """A Sequential as given, or loaded from a model-file path."""
+    if isinstance(model, (str, Path)):
+        from .. import load
+
+        return load(model)
+    if not hasattr(model, "layers"):
+        raise ConfigError(f"expected an nnzero Sequential or a model-file path, got {type(model).__name__}")
+    return model
+
+
+def model_preprocessing(model):
+    """The preprocessing recorded with the model (from its file), or none."""
+    spec = (getattr(model, "metadata", None) or {}).get("preprocessing")
+    return prep.check(spec) if spec else prep.NONE
+
+
+def check_target(path, force, kind):
+    """``path`` as a Path; an existing one is an error unless ``force`` (then it must be a ``kind``)."""
+    path = Path(path)
+    if path.exists() or path.is_symlink():
+        if not force:
+            raise ConfigError(f"{path} already exists; use --force (force=True) to replace it")
+        if kind == "file" and path.is_dir():
+            raise ConfigError(f"{path} is a folder; expected a file path for the export")
+        if kind == "folder" and not path.is_dir():
+            raise ConfigError(f"{path} is a file; expected a folder for the NumPy predictor")
+    if not path.parent.is_dir():
+        raise ConfigError(f"cannot write {path}: the folder {path.parent} does not exist")
+    return path
