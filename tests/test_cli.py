@@ -195,7 +195,7 @@ def _bad_inputs(data, trained, tmp_path):
         (["train", "--data", d / "train.npz", "--test-data", d / "narrow.npy"], "narrow.npy: has no labels"),
         (["train", "--resume", m], "is a model file, not a checkpoint"),
         (["train", "--data", d / "train.npz", "--out", tmp_path / "no" / "such" / "dir" / "m.safetensors",
-          "--epochs", "1", "--hidden", "4"], "no/such/dir/m.safetensors: No such file or directory"),
+          "--epochs", "1", "--hidden", "4"], "the folder " + str(tmp_path / "no" / "such" / "dir") + " does not exist"),
         (["evaluate", d / "missing.safetensors"], "missing.safetensors: no such file"),
         (["evaluate", corrupt, "--data", d / "test.npz"], "corrupt.safetensors: tensors need"),
         (["evaluate", d / "rows.npy"], "rows.npy: header length"),

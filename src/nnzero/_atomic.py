@@ -12,9 +12,21 @@ import secrets
 from pathlib import Path
 
 
+def _name_max(folder: Path) -> int:
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        return 255
+
+
 def temp_path_for(path: Path) -> Path:
-    """A fresh, unguessable sibling name for ``path``: ``<name>.part-<random hex>``."""
-    return path.with_name(f"{path.name}.part-{secrets.token_hex(8)}")
+    """A fresh, unguessable sibling name for ``path``: ``<name>.part-<random hex>``, with the
+    name shortened so the whole stays within the file system's name limit (NAME_MAX bytes):
+    a legal 250-byte output name must not fail because its temporary name is longer."""
+    suffix = f".part-{secrets.token_hex(8)}"
+    room = _name_max(path.parent if str(path.parent) else Path(".")) - len(suffix)
+    name = os.fsencode(path.name)[:max(room, 1)]
+    return path.with_name(os.fsdecode(name) + suffix)
 
 
 def fsync_dir(folder: Path) -> None:
@@ -36,9 +48,12 @@ def atomic_write(path):
     """Open a temp file next to ``path`` for binary writing; on success rename it over ``path``.
 
     On any exception (including KeyboardInterrupt) the temp file is deleted and ``path`` is left
-    untouched.
+    untouched. A symbolic link is written through: the file it points to gets the content, and
+    the link stays a link.
     """
     path = Path(path)
+    if os.path.islink(path):
+        path = Path(os.path.realpath(path))
     tmp = temp_path_for(path)
     f = open(tmp, "xb")
     try:

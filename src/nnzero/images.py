@@ -21,6 +21,7 @@ import math
 import numpy as np
 
 from .errors import DataError
+from .safety import check_input
 
 SIDE, BOX = 28, 20            # MNIST: 28×28 images, the digit fitted in a 20×20 box
 NOISE = 0.1                   # ink below this fraction of the maximum is treated as background
@@ -109,6 +110,7 @@ def load_digit(source):
         img, name = source, "the image"
     else:
         name = str(source)
+        check_input(source, "image file")      # before opening: a FIFO would block
         try:
             img = Image.open(source)
             img.load()

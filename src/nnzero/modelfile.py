@@ -30,6 +30,7 @@ from . import preprocessing
 from .callbacks import HISTORY_KEYS
 from .errors import ModelFileError, NnzeroError
 from .layers import Dense
+from .safety import check_input
 
 FORMAT_VERSION = 1
 MAX_FILE_BYTES = 4 << 30        # refuse anything larger before reading it
@@ -55,6 +56,7 @@ def checked(factory, path, what, *args, **kwargs):
 
 def read_bytes(path):
     """The whole file, refused above MAX_FILE_BYTES before it is read."""
+    check_input(path, error=ModelFileError)      # a FIFO would block, a device never ends
     try:
         with open(path, "rb") as f:
             size = os.fstat(f.fileno()).st_size

@@ -186,7 +186,3 @@ def default_checkpoint_path(out):
     stem = out.name[:-len(".safetensors")] if out.name.endswith(".safetensors") else out.name
     return out.with_name(stem + ".ckpt.safetensors")
 
-
-def check_distinct(out, checkpoint):
-    if Path(out).resolve() == Path(checkpoint).resolve():
-        raise ConfigError(f"--out and --checkpoint are the same file {out}; give two different paths")

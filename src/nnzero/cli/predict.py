@@ -6,7 +6,7 @@ import io as _io
 
 import numpy as np
 
-from .. import io
+from .. import io, safety
 from ..errors import ConfigError
 from . import common
 
@@ -37,6 +37,7 @@ def add_parser(subparsers):
     p.add_argument("images", metavar="IMAGE", nargs="*", help="digit image files")
     p.add_argument("--data", metavar="FILE", help="a CSV/NPY/NPZ file of rows to predict")
     p.add_argument("--out", metavar="FILE", help="write the CSV here instead of stdout")
+    p.add_argument("--force", action="store_true", help="replace an existing model file at --out (otherwise refused)")
     p.add_argument("--top", type=common.positive_int, default=3, metavar="K",
                    help="classes shown per image (default 3)")
     return p
@@ -45,6 +46,9 @@ def add_parser(subparsers):
 def run(args):
     if (args.data is None) == (not args.images):
         raise ConfigError("give either --data FILE or image paths (not both)")
+    if args.out is not None:
+        inputs = [("MODEL", args.model), ("--data", args.data), *(("IMAGE", p) for p in args.images)]
+        safety.check_output(args.out, "--out", inputs=inputs, writes="file", force=args.force)
     model = io.load(args.model)
     if not model.is_classifier:
         raise ConfigError(f"{args.model} is a regression model; predict shows class probabilities")

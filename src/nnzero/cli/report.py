@@ -2,7 +2,7 @@
 
 import argparse
 
-from .. import io
+from .. import io, safety
 from . import common
 
 DESCRIPTION = """\
@@ -38,6 +38,7 @@ def run(args):
     from ..errors import ConfigError
     from ..report import write_report
 
+    safety.check_output_folder(args.out, "--out", inputs=[("MODEL", args.model), ("--data", args.data)])
     model = io.load(args.model)
     X = y = None
     if args.no_test:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
+from ..safety import check_input
 from .csvfile import load_csv
 
 X_KEYS = ("X", "x", "X_train", "x_train", "data", "images", "inputs", "features")
@@ -156,8 +157,7 @@ def load_file(path, **kwargs):
     """
     path = Path(path)
     suffix = path.suffix.lower()
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
+    check_input(path)        # before opening: a FIFO would block, a directory is not data
     if suffix == ".csv":
         return load_csv(path, **kwargs)
     if kwargs:

@@ -25,6 +25,7 @@ import numpy as np
 
 from ..errors import DataError, IDXFormatError
 from .._atomic import atomic_write
+from ..safety import check_input
 
 # IDX type code -> big-endian dtype, as in LeCun's description of the format.
 IDX_DTYPES = {
@@ -213,6 +214,7 @@ def read_idx(path_or_fileobj) -> np.ndarray:
         name = str(getattr(path_or_fileobj, "name", "<IDX stream>"))
         return _guarded(_read_idx_stream, path_or_fileobj, name)
     path = Path(path_or_fileobj)
+    check_input(path)        # before opening: a FIFO would block, a device never ends
     try:
         f = open(path, "rb")
     except OSError as e:
