@@ -160,3 +160,13 @@ def test_unsupported_layer_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match=r"cannot export layer 1, Doubler"):
         export_numpy(model, tmp_path / "p")
     assert not (tmp_path / "p").exists()
+
+
+def test_cli_never_writes_over_its_model(tmp_path, capsys):
+    model = nz.mlp(3, [4], 2).build(seed=0)
+    model.save(tmp_path / "m.safetensors")
+    before = (tmp_path / "m.safetensors").read_bytes()
+    code = main(["export", str(tmp_path / "m.safetensors"), "--format", "onnx", "--out", str(tmp_path / "m.safetensors"),
+                 "--force"])
+    assert code == 2 and "same file as MODEL" in capsys.readouterr().err
+    assert (tmp_path / "m.safetensors").read_bytes() == before

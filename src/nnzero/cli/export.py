@@ -39,18 +39,21 @@ def add_parser(subparsers):
 
 
 def run(args):
-    model = load(args.model)
+    from ..export.common import check_target
+
     stem = Path(args.model).with_suffix("")
+    out = Path(args.out or (f"{stem}.onnx" if args.format == "onnx" else f"{stem}-numpy"))
+    # Checked before the model is read: a refused --out costs nothing.
+    check_target(out, args.force, "file" if args.format == "onnx" else "folder", inputs=[("MODEL", args.model)])
+    model = load(args.model)
     if args.format == "onnx":
         from ..export.onnx import export_onnx
 
-        out = Path(args.out or f"{stem}.onnx")
-        export_onnx(model, out, force=args.force)
+        export_onnx(model, out, force=True)
         print(f"wrote {out} (ONNX; outputs: {'probabilities, label' if model.is_classifier else 'predictions'})")
     else:
         from ..export.numpy_predictor import export_numpy
 
-        out = Path(args.out or f"{stem}-numpy")
-        script = export_numpy(model, out, force=args.force)
+        script = export_numpy(model, out, force=True)
         print(f"wrote {script} and {out / 'weights.npz'} (NumPy only: python {script} rows.npy)")
     return 0

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from .. import preprocessing as prep
+from .. import safety
 from ..errors import ConfigError
 
 
@@ -28,16 +29,20 @@ def model_preprocessing(model):
     return prep.check(spec) if spec else prep.NONE
 
 
-def check_target(path, force, kind):
-    """``path`` as a Path; an existing one is an error unless ``force`` (then it must be a ``kind``)."""
+def check_target(path, force, kind, inputs=()):
+    """``path`` as a Path, checked before any work: an existing one is an error unless ``force``;
+    then :mod:`nnzero.safety`'s checks (a writable folder, not a device or FIFO, not one of
+    ``inputs``: (name, path) pairs). ``kind``: 'file' or 'folder' (of predict.py, weights.npz)."""
     path = Path(path)
-    if path.exists() or path.is_symlink():
-        if not force:
-            raise ConfigError(f"{path} already exists; use --force (force=True) to replace it")
-        if kind == "file" and path.is_dir():
+    if (path.exists() or path.is_symlink()) and not force:
+        raise ConfigError(f"{path} already exists; use --force (force=True) to replace it")
+    if kind == "file":
+        if path.is_dir():
             raise ConfigError(f"{path} is a folder; expected a file path for the export")
-        if kind == "folder" and not path.is_dir():
-            raise ConfigError(f"{path} is a file; expected a folder for the NumPy predictor")
-    if not path.parent.is_dir():
-        raise ConfigError(f"cannot write {path}: the folder {path.parent} does not exist")
+        safety.check_output(path, "--out", inputs=inputs, writes="file", force=True)
+    else:
+        safety.check_output_folder(path, "--out", inputs=inputs)
+        for name in ("predict.py", "weights.npz"):
+            if (path / name).exists():
+                safety.check_output(path / name, "--out", inputs=inputs, writes="file", force=True)
     return path

@@ -11,6 +11,7 @@ activations, max-shifted softmax) in the model's dtype, so it predicts what nnze
 
 import io
 import os
+from pathlib import Path
 
 import numpy as np
 
@@ -144,7 +145,8 @@ def export_numpy(model, folder, *, preprocessing=None, force=False):
     """Write ``predict.py`` and ``weights.npz`` for ``model`` (a Sequential or a model-file path)
     into ``folder`` (created). An existing ``folder`` is refused unless ``force``, which replaces
     the two files and leaves anything else there alone. Returns the path of ``predict.py``."""
-    folder = check_target(folder, force, kind="folder")
+    source = [("MODEL", model)] if isinstance(model, (str, Path)) else []
+    folder = check_target(folder, force, kind="folder", inputs=source)
     model = load_model(model)
     spec = model_preprocessing(model) if preprocessing is None else preprocessing
     text, weights = predictor_source(model, spec)

@@ -17,6 +17,7 @@ classes, preprocessing, dtype, architecture) goes into the metadata props as JSO
 """
 
 import json
+from pathlib import Path
 
 import numpy as np
 
@@ -188,7 +189,8 @@ def export_onnx(model, path, *, preprocessing=None, force=False):
     """
     from .._atomic import atomic_write
 
-    path = check_target(path, force, kind="file")
+    source = [("MODEL", model)] if isinstance(model, (str, Path)) else []
+    path = check_target(path, force, kind="file", inputs=source)
     proto = to_onnx(model, preprocessing)
     with atomic_write(path) as f:
         f.write(proto.SerializeToString())
