@@ -60,9 +60,13 @@ def test_train_writes_a_complete_model_file(data, tmp_path, capsys):
                              "--batch-size", "64", "--validation-split", "0.2", "--out", out], capsys)
     assert code == 0 and err == ""
     lines = stdout.splitlines()
-    assert lines[0].startswith("training 784-32-10 (relu) on train.npz: 1081 train / 119 test rows")
-    assert [ln.split()[0:2] for ln in lines[1:4]] == [["epoch", "1/3"], ["epoch", "2/3"], ["epoch", "3/3"]]
-    assert "val_accuracy" in lines[1]                       # no tqdm control characters in a pipe
+    # 1081 training rows, of which round(0.2 · n_c) of each class c (217 in all) are validation rows
+    assert lines[0] == "training 784-32-10 (relu) on train.npz: 864 train / 217 validation / 119 test rows"
+    assert lines[1].startswith("adam lr 0.002 cosine, 3 epochs, batch 64, seed 0")
+    assert lines[2].startswith("preprocessing scale255 (x · 1/255: pixels to [0, 1]); chosen as the data "
+                               "have 784 integer columns in 0..255 (pixels)")
+    assert [ln.split()[0:2] for ln in lines[3:6]] == [["epoch", "1/3"], ["epoch", "2/3"], ["epoch", "3/3"]]
+    assert "val_accuracy" in lines[3]                       # no tqdm control characters in a pipe
     assert lines[-2].startswith("test accuracy ") and lines[-1] == f"saved {out}"
     model = nz.load(out)
     doc = model.metadata
@@ -70,6 +74,8 @@ def test_train_writes_a_complete_model_file(data, tmp_path, capsys):
     assert doc["preprocessing"] == {"kind": "scale", "factor": 1 / 255}
     assert doc["dataset"]["name"] == "train.npz" and len(doc["dataset"]["sha256"]) == 64
     assert doc["seed"] == 0 and len(model.history) == 3
+    assert doc["training"]["test_accuracy"] == pytest.approx(float(lines[-2].split()[2].rstrip("%")) / 100,
+                                                             abs=5e-5)
     assert model.classes_.dtype == np.uint8 and model.classes_.tolist() == list(range(10))
 
 
@@ -200,7 +206,10 @@ def _bad_inputs(data, trained, tmp_path):
         (["evaluate", corrupt, "--data", d / "test.npz"], "corrupt.safetensors: tensors need"),
         (["evaluate", d / "rows.npy"], "rows.npy: header length"),
         (["evaluate", m], "was not trained on a named dataset; give --data FILE"),
-        (["evaluate", m, "--data", d / "rows.npy"], "rows.npy: has no labels"),
+        (["evaluate", m, "--data", d / "rows.npy"], "rows.npy: has no labels (--data needs them: give them "
+                                                    "with --labels FILE.npy)"),
+        (["train", "--data", d / "train.npz", "--out", m], "existing nnzero model file; add --force"),
+        (["train", "--data", d / "train.npz", "--label-column", "0"], "--label-column applies to CSV files"),
         (["predict", m, "--data", d / "narrow.npy"], "the data have 783 features per row, but the model expects 784"),
         (["predict", m], "give either --data FILE or image paths"),
         (["predict", m, "--data", d / "rows.npy", "--top", "-1"], "argument --top: expected a positive integer"),
@@ -225,7 +234,7 @@ def test_divergence_is_an_error_and_keeps_the_old_files(data, tmp_path, capsys):
         warnings.simplefilter("error")             # NumPy overflow warnings would be stderr noise
         code, _, err = run(["train", "--data", data / "train.npz", "--optimizer", "sgd", "--lr", "1e38",
                             "--schedule", "constant", "--hidden", "none", "--epochs", "3", "--checkpoint-every",
-                            "1", "--out", out, "--quiet"], capsys)
+                            "1", "--out", out, "--quiet", "--force"], capsys)
     assert code == 2 and err.startswith("nnzero: error: training diverged at epoch 1, batch 2")
     assert "Lower the learning rate" in err and err.count("\n") == 1
     assert out.read_bytes() == b"the previous good model"

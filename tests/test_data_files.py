@@ -102,14 +102,14 @@ def test_csv_dtype(tmp_path):
     ("", "empty"),
     ("\n\n  \n", "empty"),
     ("label,p0,p1\n", "no data rows"),
-    ("label,p0,p1\n1,2,3\n4,x,6\n", r"line 3, column 2: 'x' is not a number"),
+    ("label,p0,p1\n1,2,3\n4,x,6\n", r"line 3, column 2 \(p0\): 'x' is not a number"),
     ("label,p0,p1\n1,2,3\n4,5\n", r"line 3: 2 fields, expected 3"),
     ("label,p0,p1\n1,2,3\n4,5,6,7\n", r"line 3: 4 fields, expected 3"),
-    ("label,p0,p1\n1,2,3\n\n4,,6\n", r"line 4, column 2: empty cell"),
-    ("label,p0,p1\n1,2,nan\n", r"line 2, column 3: nan is not a finite number"),
-    ("label,p0,p1\n1,2,3\n1,inf,3\n", r"line 3, column 2: inf is not a finite"),
-    ("label,p0,p1\n1.5,2,3\n", r"line 2, column 1: label 1.5 is not an integer"),
-    ("label,p0,p1\n1e12,2,3\n", r"line 2, column 1: label 1e12"),
+    ("label,p0,p1\n1,2,3\n\n4,,6\n", r"line 4, column 2 \(p0\): empty cell"),
+    ("label,p0,p1\n1,2,nan\n", r"line 2, column 3 \(p1\): nan is not a finite number"),
+    ("label,p0,p1\n1,2,3\n1,inf,3\n", r"line 3, column 2 \(p0\): inf is not a finite"),
+    ("label,p0,p1\n1.5,2,3\n", r"line 2, column 1 \(label\): label 1.5 is not an integer"),
+    ("label,p0,p1\n1e12,2,3\n", r"line 2, column 1 \(label\): label 1e12"),
     ("label\n1\n", "only the label column"),
     ("a,b\n1,2\n", None),  # no 'label' column: fine, y is None (checked below)
 ])
@@ -126,7 +126,7 @@ def test_csv_errors_name_file_line_and_problem(tmp_path, text, match):
 def test_csv_label_column_errors(tmp_path):
     with pytest.raises(DataError, match="no column named 'target'.*a, b"):
         load_csv(write(tmp_path, "a,b\n1,2\n"), label_column="target")
-    with pytest.raises(DataError, match="no header row.*label_column=<index>"):
+    with pytest.raises(DataError, match="no header row.*--label-column 0.*label_column=0"):
         load_csv(write(tmp_path, "1,2\n3,4\n"))
     with pytest.raises(DataError, match="out of range"):
         load_csv(write(tmp_path, "1,2\n3,4\n"), label_column=2)

@@ -107,7 +107,7 @@ def test_label_length_mismatch(mnist_shaped):
     ({"validation_split": 0.2, "validation_data": ([[0.0] * 4], [0])}, nz.ConfigError, "not both"),
     ({"validation_data": [[0.0] * 4]}, nz.ConfigError, r"validation_data must be a pair \(X_val, y_val\)"),
     ({"optimizer": "rmsprop"}, nz.ConfigError, "unknown optimizer 'rmsprop'"),
-    ({"verbose": 3}, nz.ConfigError, "verbose must be 0, 1 or 2, got 3"),
+    ({"verbose": 3}, nz.ConfigError, "verbose must be 0, 1, 2 or 'auto', got 3"),
     ({"sample_weight": np.ones(19)}, nz.ShapeError, r"sample_weight must have shape \(20,\), got \(19,\)"),
     ({"sample_weight": -np.ones(20)}, nz.DataError, "sample_weight must be finite and ≥ 0"),
 ])

@@ -272,11 +272,25 @@ class Sequential:
         loss, acc = loss_and_accuracy(self, X, target, batch_size=batch_size)
         return {"loss": loss, "accuracy": acc}
 
-    def fit(self, X, y, **kwargs):
-        """Train; see :func:`nnzero.training.fit` for every argument. Returns a History."""
+    def fit(self, X, y, epochs=10, batch_size=128, optimizer=None, validation_data=None,
+            validation_split=0.0, callbacks=None, seed=None, verbose="auto", shuffle=True,
+            sample_weight=None, classes=None, diagnostics=False, resume=None):
+        """Train on X (n, n_features) and labels y (n,) (targets (n, k) for regression); returns
+        the :class:`~nnzero.callbacks.History` (loss, accuracy, val_loss, val_accuracy, lr, time).
+
+        epochs, batch_size (None: full batch), optimizer (an optimizer or a name; default
+        Adam(1e-3)), validation_data=(Xv, yv) or validation_split (a stratified fraction),
+        callbacks, seed (one Generator for the whole run), verbose (0, 1, 2 or "auto": a live
+        bar on a terminal), shuffle, sample_weight (n,), classes (all labels, when y lacks
+        some), diagnostics (per-layer statistics in history.diagnostics), resume (the state
+        of :func:`nnzero.io.load_checkpoint`). Details: :func:`nnzero.training.fit`.
+        """
         from .training import fit
 
-        return fit(self, X, y, **kwargs)
+        return fit(self, X, y, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
+                   validation_data=validation_data, validation_split=validation_split,
+                   callbacks=callbacks, seed=seed, verbose=verbose, shuffle=shuffle,
+                   sample_weight=sample_weight, classes=classes, diagnostics=diagnostics, resume=resume)
 
     # -- description -------------------------------------------------------------------------------
     def summary(self, print_fn=print):

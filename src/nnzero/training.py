@@ -14,6 +14,7 @@ the Python work is a few calls per layer, independent of the batch size and laye
 """
 
 import math
+import shutil
 import sys
 import time
 
@@ -72,50 +73,77 @@ def stratified_split(target, fraction, rng, stratify=True):
 
 
 class _Progress:
-    """A live tqdm bar when stdout is a terminal (verbose=1); one plain line per epoch otherwise."""
+    """verbose=1: on a terminal, a live bar during each epoch, replaced at its end by the epoch's
+    line (wrapped to the terminal's width, never cut); elsewhere one plain line per epoch.
+    verbose=2: one plain line per epoch. An interrupted bar is erased, leaving a clean screen."""
 
     def __init__(self, verbose, epochs, n_batches):
         self.verbose, self.epochs, self.n_batches = verbose, epochs, n_batches
-        self.live = verbose == 1 and sys.stdout.isatty()
+        self.tty = sys.stdout.isatty()
+        self.live = verbose == 1 and self.tty
         self.bar = None
 
     def epoch_begin(self, epoch):
         if self.live:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=self.n_batches, desc=f"epoch {epoch + 1}/{self.epochs}",
-                            unit="batch", leave=True, dynamic_ncols=True, file=sys.stdout)
+            self.bar = tqdm(total=self.n_batches, desc=f"epoch {epoch + 1}/{self.epochs}", unit="batch",
+                            leave=False, dynamic_ncols=True, file=sys.stdout,
+                            bar_format="{desc} {bar} {n_fmt}/{total_fmt} {elapsed}<{remaining}{postfix}")
 
     def batch_end(self, b, loss, acc):
         if self.bar is not None:
             self.bar.update(1)
             if b % 20 == 0 or b == self.n_batches - 1:
-                self.bar.set_postfix_str(f"loss {loss:.4f} acc {acc:.4f}", refresh=False)
+                text = f"loss {loss:.4f}" + ("" if math.isnan(acc) else f"  accuracy {acc:.4f}")
+                self.bar.set_postfix_str(text, refresh=False)
 
     def epoch_end(self, epoch, logs):
         if not self.verbose:
             return
-        text = format_logs(logs)
-        if self.bar is not None:
-            self.bar.set_postfix_str(text, refresh=True)
-            self.bar.close()
-            self.bar = None
-        else:
-            print(f"epoch {epoch + 1}/{self.epochs}  {text}", flush=True)
+        self.close()
+        head = f"epoch {epoch + 1}/{self.epochs}"
+        width = terminal_width() if self.tty else None
+        print(wrap_parts(head, log_parts(logs), width), flush=True)
 
     def close(self):
         if self.bar is not None:
-            self.bar.close()
+            self.bar.close()          # leave=False: the bar is erased, not left half-drawn
+            self.bar = None
 
 
-def format_logs(logs):
+def terminal_width(default=80):
+    return shutil.get_terminal_size((default, 24)).columns
+
+
+def wrap_parts(head, parts, width=None, sep="  "):
+    """``head`` then ``parts`` joined by ``sep``; with a ``width``, wrapped between parts onto
+    lines of at most ``width`` characters (a part is never cut), continuations indented."""
+    if width is None:
+        return sep.join([head, *parts])
+    lines, line, indent = [], head, " " * min(len(head), 12)
+    for part in parts:
+        if len(line) + len(sep) + len(part) > width and line.strip():
+            lines.append(line)
+            line = indent + part
+        else:
+            line = line + sep + part if line.strip() else line + part
+    return "\n".join([*lines, line])
+
+
+def log_parts(logs):
+    """An epoch's logs as ['loss 0.2360', 'accuracy 0.9312', ...]: the History's own names."""
     parts = []
     for key, fmt in (("loss", ".4f"), ("accuracy", ".4f"), ("val_loss", ".4f"), ("val_accuracy", ".4f"),
                      ("lr", ".2e"), ("time", ".1f")):
         v = logs.get(key)
         if v is not None and not (isinstance(v, float) and math.isnan(v)):
             parts.append(f"{key} {v:{fmt}}" + ("s" if key == "time" else ""))
-    return "  ".join(parts)
+    return parts
+
+
+def format_logs(logs):
+    return "  ".join(log_parts(logs))
 
 
 def _prepare_targets(model, X, y, classes, sample_weight):
@@ -136,7 +164,7 @@ def _prepare_targets(model, X, y, classes, sample_weight):
 
 
 def fit(model, X, y, epochs=10, batch_size=128, optimizer=None, validation_data=None,
-        validation_split=0.0, callbacks=None, seed=None, verbose=0, shuffle=True,
+        validation_split=0.0, callbacks=None, seed=None, verbose="auto", shuffle=True,
         sample_weight=None, classes=None, diagnostics=False, resume=None):
     """Train ``model`` on (X, y) and return its :class:`History`.
 
@@ -144,7 +172,8 @@ def fit(model, X, y, epochs=10, batch_size=128, optimizer=None, validation_data=
     regression. ``batch_size=None`` is full-batch gradient descent. ``optimizer``: an optimizer
     or a name (default Adam(1e-3)). ``validation_split`` holds out a shuffled, stratified
     fraction; ``validation_data=(Xv, yv)`` uses given data instead. ``verbose``: 0 silent,
-    1 live bar on a terminal (a line per epoch otherwise), 2 a line per epoch.
+    1 live bar on a terminal (a line per epoch otherwise), 2 a line per epoch; "auto" (the
+    default, as in Keras) is 1 on a terminal, 2 in a notebook and 0 otherwise (scripts, tests).
     ``resume`` is the state from :func:`nnzero.io.load_checkpoint` to continue a run exactly.
     Raises TrainingDivergedError (weights of the last good epoch kept) if the loss goes NaN/inf.
     """
@@ -161,8 +190,10 @@ def _fit(model, X, y, epochs, batch_size, optimizer, validation_data, validation
         raise ConfigError(f"validation_split must be in [0, 1), got {validation_split!r}")
     if validation_split and validation_data is not None:
         raise ConfigError("give validation_data or validation_split, not both")
+    if isinstance(verbose, str) and verbose == "auto":
+        verbose = 1 if sys.stdout.isatty() else 2 if "ipykernel" in sys.modules else 0
     if verbose not in (0, 1, 2, False, True):
-        raise ConfigError(f"verbose must be 0, 1 or 2, got {verbose!r}")
+        raise ConfigError(f"verbose must be 0, 1, 2 or 'auto', got {verbose!r}")
     X = model.check_X(X)
     target, weight = _prepare_targets(model, X, y, classes, sample_weight)
     batch_size = _positive_int("batch_size", batch_size, allow_none=True)

@@ -9,8 +9,9 @@ import numpy as np
 from .. import preprocessing
 from ..errors import ConfigError, DataError
 
+# 'standardize' is fitted to the training rows when they are loaded (mean and std per column).
 PREPROCESSING = {"scale255": preprocessing.SCALE_255, "binarize": preprocessing.BINARIZE,
-                 "none": preprocessing.NONE}
+                 "standardize": {"kind": "standardize"}, "none": preprocessing.NONE}
 
 
 # -- argument types (argparse turns ArgumentTypeError into "argument --x: <message>") ------------
@@ -83,14 +84,52 @@ def batch_size(text):
 
 
 # -- data ---------------------------------------------------------------------------------------
-def load_labelled(path, what="--data"):
-    """(X, y) from a CSV/NPZ file, which must have labels."""
+def column(text):
+    """--label-column: a 0-based index ('0', '-1') or a header name ('species')."""
+    text = text.strip()
+    if not text:
+        raise argparse.ArgumentTypeError("expected a column name or a 0-based index, got ''")
+    return int(text) if text.lstrip("-").isdigit() else text
+
+
+def add_label_arguments(p, test=False):
+    """--label-column and --labels (and --test-labels with ``test``): where a file's labels are."""
+    p.add_argument("--label-column", type=column, metavar="NAME|INDEX",
+                   help="a CSV's label column: a header name or a 0-based index (default: the column "
+                        "named 'label'; a file without a header row needs it, e.g. --label-column 0). "
+                        "Labels may be integers or class names")
+    p.add_argument("--labels", metavar="FILE", help="labels (.npy, one per row) for a --data .npy file of rows")
+    if test:
+        p.add_argument("--test-labels", metavar="FILE", help="labels (.npy) for a --test-data .npy file")
+
+
+def read_data(path, label_column=None, labels=None, what="--data", need_labels=True):
+    """(X, y or None) from a CSV/NPY/NPZ file (and a labels .npy). With ``need_labels``, a file
+    without labels is an error that says how to name them; without it, a CSV without a header
+    row is all features."""
     from .. import datasets
 
-    X, y = datasets.load_file(path)
-    if y is None:
-        raise DataError(f"{path}: has no labels ({what} needs a 'label' column in CSV, or y in NPZ)")
+    kind = str(path).lower().rpartition(".")[2]
+    if label_column is not None and kind != "csv":
+        raise ConfigError(f"--label-column applies to CSV files, not {path}")
+    kwargs = {"label_column": label_column} if label_column is not None else {}
+    if kind == "csv" and label_column is None and not need_labels and datasets.read_header(path) is None:
+        kwargs = {"label_column": None}
+    X, y = datasets.load_file(path, labels=labels, **kwargs)
+    if y is None and need_labels:
+        if kind == "csv":
+            how = "name its label column with --label-column NAME|INDEX"
+        elif kind == "npy":
+            how = f"give them with {'--test-labels' if what == '--test-data' else '--labels'} FILE.npy"
+        else:
+            how = "store them as y in the NPZ"
+        raise DataError(f"{path}: has no labels ({what} needs them: {how})")
     return X, y
+
+
+def load_labelled(path, what="--data", label_column=None, labels=None):
+    """(X, y) from a CSV/NPZ file (or an NPY pair), which must have labels."""
+    return read_data(path, label_column, labels, what)
 
 
 def add_data_arguments(p, data_help="a CSV/NPY/NPZ file of rows instead of a dataset"):
@@ -99,6 +138,7 @@ def add_data_arguments(p, data_help="a CSV/NPY/NPZ file of rows instead of a dat
     p.add_argument("--data-dir", metavar="DIR", help="read the dataset's IDX files from DIR")
     p.add_argument("--split", choices=["test", "train"], default="test", help="dataset split (default test)")
     p.add_argument("--data", metavar="FILE", help=data_help)
+    add_label_arguments(p)
 
 
 def load_rows(args, model, labelled=False):
@@ -109,8 +149,10 @@ def load_rows(args, model, labelled=False):
     if args.data is not None:
         if args.dataset is not None or args.data_dir is not None:
             raise ConfigError("give --data FILE or --dataset/--data-dir, not both")
-        X, y = load_labelled(args.data) if labelled else datasets.load_file(args.data)
+        X, y = read_data(args.data, args.label_column, args.labels, need_labels=labelled)
         return X, y, args.data
+    if args.label_column is not None or args.labels is not None:
+        raise ConfigError("--label-column and --labels apply to a --data file")
     name = args.dataset or dataset_from_model(model)
     if name is None:
         raise ConfigError(f"{args.model} was not trained on a named dataset; give --data FILE (or --dataset NAME)")
@@ -126,8 +168,10 @@ def model_inputs(model, X, spec=None):
         spec = (getattr(model, "metadata", None) or {}).get("preprocessing") or preprocessing.NONE
     X = np.asarray(X)
     if X.ndim == 2 and X.shape[1] != model.n_features:
+        hint = (" (if one column is the label, name it with --label-column INDEX to leave it out)"
+                if X.shape[1] == model.n_features + 1 else "")
         raise DataError(f"the data have {X.shape[1]} features per row, but the model expects "
-                        f"{model.n_features}")
+                        f"{model.n_features}{hint}")
     return model.check_X(preprocessing.apply(X, spec, model.dtype))
 
 
@@ -138,12 +182,16 @@ def dataset_from_model(model):
 
 
 def describe_preprocessing(spec):
+    """A preprocessing spec in words: its CLI name, then what it does."""
     if not spec:
         return "none recorded"
     if spec["kind"] == "scale":
-        return "x · 1/255 (pixels to [0, 1])" if spec["factor"] == 1 / 255 else f"x · {spec['factor']:g}"
+        return ("scale255 (x · 1/255: pixels to [0, 1])" if spec["factor"] == 1 / 255
+                else f"scale (x · {spec['factor']:g})")
     if spec["kind"] == "binarize":
-        return f"1 where x > {spec['threshold']:g}, else 0"
+        return f"binarize (1 where x > {spec['threshold']:g}, else 0)"
+    if spec["kind"] == "standardize":
+        return "standardize ((x − mean) / std per column, of the training rows)"
     return "none (raw values)"
 
 

@@ -13,7 +13,8 @@ from . import common
 DESCRIPTION = """\
 Predict with a model file.
 
-'--data FILE' (CSV, NPY or NPZ rows; a CSV 'label' column is ignored) writes CSV: one line per
+'--data FILE' (CSV, NPY or NPZ rows, with or without a header; a CSV column named 'label',
+or the one named by --label-column, is left out) writes CSV: one line per
 row with the row number, the predicted label and the probability of every class
 (columns row,label,prob_<class>,...), to stdout or '--out FILE'.
 
@@ -36,6 +37,8 @@ def add_parser(subparsers):
     p.add_argument("model", metavar="MODEL", help="a .safetensors model file")
     p.add_argument("images", metavar="IMAGE", nargs="*", help="digit image files")
     p.add_argument("--data", metavar="FILE", help="a CSV/NPY/NPZ file of rows to predict")
+    p.add_argument("--label-column", type=common.column, metavar="NAME|INDEX",
+                   help="a CSV column to leave out (e.g. the labels of a file without a header: 0)")
     p.add_argument("--out", metavar="FILE", help="write the CSV here instead of stdout")
     p.add_argument("--force", action="store_true", help="replace an existing model file at --out (otherwise refused)")
     p.add_argument("--top", type=common.positive_int, default=3, metavar="K",
@@ -46,6 +49,8 @@ def add_parser(subparsers):
 def run(args):
     if (args.data is None) == (not args.images):
         raise ConfigError("give either --data FILE or image paths (not both)")
+    if args.label_column is not None and args.data is None:
+        raise ConfigError("--label-column applies to a --data file")
     if args.out is not None:
         inputs = [("MODEL", args.model), ("--data", args.data), *(("IMAGE", p) for p in args.images)]
         safety.check_output(args.out, "--out", inputs=inputs, writes="file", force=args.force)
@@ -53,9 +58,7 @@ def run(args):
     if not model.is_classifier:
         raise ConfigError(f"{args.model} is a regression model; predict shows class probabilities")
     if args.data is not None:
-        from .. import datasets
-
-        X, _ = datasets.load_file(args.data)
+        X, _ = common.read_data(args.data, args.label_column, need_labels=False)
         names = [str(i) for i in range(len(X))]
         header = "row"
     else:

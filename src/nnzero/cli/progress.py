@@ -9,7 +9,7 @@ import sys
 import time
 
 from ..callbacks import Callback
-from ..training import format_logs
+from ..training import format_logs, log_parts, terminal_width, wrap_parts
 
 
 class EpochProgress(Callback):
@@ -24,22 +24,29 @@ class EpochProgress(Callback):
             from tqdm import tqdm
 
             self.bar = tqdm(total=self.epochs, initial=self.start, unit="epoch", dynamic_ncols=True,
-                            file=sys.stdout)
+                            file=sys.stdout, desc="epochs",
+                            bar_format="{desc} {bar} {n_fmt}/{total_fmt} {elapsed}<{remaining}{postfix}")
 
     def on_epoch_end(self, epoch, logs=None):
         text = format_logs({k: v for k, v in logs.items() if k != "time"})
         if self.bar is not None:
             self.bar.update(1)
             if epoch % 10 == 0 or epoch + 1 == self.epochs:
-                self.bar.set_postfix_str(text)
+                short = {k: logs.get(k) for k in ("loss", "accuracy")}   # the rest would not fit
+                self.bar.set_postfix_str(format_logs(short))
+            if (epoch + 1) % self.every == 0 or epoch + 1 == self.epochs:
+                self.bar.write(wrap_parts(f"epoch {epoch + 1}/{self.epochs}", log_parts(logs),
+                                          terminal_width()), file=sys.stdout)
         elif (epoch + 1) % self.every == 0 or epoch + 1 == self.epochs:
             print(f"epoch {epoch + 1}/{self.epochs}  {text}  elapsed {time.perf_counter() - self.t0:.1f}s",
                   flush=True)
 
     def on_train_end(self, logs=None):
-        self.close()
+        self.close(erase=False)
 
-    def close(self):
+    def close(self, erase=True):
+        """Close the bar; ``erase`` (Ctrl-C) removes it from the screen."""
         if self.bar is not None:
+            self.bar.leave = not erase
             self.bar.close()
             self.bar = None

@@ -1,7 +1,9 @@
 """``nnzero train``: train a classifier, save it, checkpoint it, resume it exactly."""
 
 import argparse
+import hashlib
 import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +31,8 @@ Data: '--dataset NAME' trains on its training split and tests on its test split.
 '--data FILE' (CSV with a 'label' column, or NPZ with X and y) trains on the file; the test set
 is '--test-data FILE' if given, else a stratified '--test-split' fraction (default 0.1) held out
 with the run's seed ('--test-split 0': no test set, only training/validation metrics).
+
+An existing --out file (default model.safetensors) is never overwritten without '--force'.
 
 Ctrl-C saves a checkpoint of the last completed epoch and exits (code 130);
 'nnzero train --resume CHECKPOINT' then finishes the run with exactly the weights an
@@ -81,8 +85,10 @@ def add_parser(subparsers):
     g = p.add_argument_group("data")
     g.add_argument("--dataset", metavar="NAME", help="mnist (bundled, default), fashion-mnist or kmnist")
     g.add_argument("--data-dir", metavar="DIR", help="read the dataset's four IDX files from DIR")
-    g.add_argument("--data", metavar="FILE", help="train on a CSV/NPZ file with labels instead of a dataset")
+    g.add_argument("--data", metavar="FILE", help="train on a labelled CSV/NPZ file (or .npy with --labels) "
+                   "instead of a dataset")
     g.add_argument("--test-data", metavar="FILE", help="with --data: a separate labelled test file")
+    common.add_label_arguments(g, test=True)
     g.add_argument("--test-split", type=common.fraction, metavar="F",
                    help="with --data and no --test-data: fraction held out as the test set (default 0.1)")
     g.add_argument("--preprocessing", choices=sorted(common.PREPROCESSING),
@@ -92,6 +98,9 @@ def add_parser(subparsers):
     g.add_argument("--checkpoint", metavar="PATH", help="checkpoint file (default <out>.ckpt.safetensors)")
     g.add_argument("--checkpoint-every", type=common.positive_int, metavar="N", help="write a checkpoint every N epochs")
     g.add_argument("--resume", metavar="CHECKPOINT", help="continue the run saved in CHECKPOINT")
+    g.add_argument("--init-from", metavar="MODEL",
+                   help="start from MODEL's weights (architecture, classes, preprocessing) with a fresh "
+                        "optimizer: fine-tuning, or more epochs; recorded in the new file")
     g.add_argument("--force", action="store_true",
                    help="replace an existing model file at --out (otherwise refused)")
     g.add_argument("--quiet", action="store_true", help="no progress output, only the result")
@@ -110,15 +119,27 @@ def run(args):
         settings = _settings(args)
         source = _source(args)
         spec, seed = settings.pop("preprocessing"), settings["seed"]
+        init = _init_model(args, settings) if args.init_from else None
     out, ckpt_path = _outputs(args, settings, source)   # before any work: never train for nothing
     data = _load_data(source, seed)
+    why = None
+    if resume is None and init is not None:
+        spec, why = init.metadata.get("preprocessing") or preprocessing.NONE, f"as in {args.init_from}"
+    elif resume is None:
+        spec, why = _preprocessing(args, spec, source, data["train"][0])
     if resume is not None and data["sha256"] != (doc["dataset"] or {}).get("sha256"):
         raise DataError(f"the training data differ from the data of the checkpoint {args.resume} "
                         "(sha256 mismatch); resume needs the same data")
     X_train, y_train = data["train"]
     if resume is None:
         classes = np.unique(np.concatenate([y_train, data["test"][1]]) if data["test"] else y_train)
-        model = recipes.build_model(settings, X_train.shape[1], len(classes), dtype=settings["dtype"])
+        if init is not None:
+            model, classes = init, init.classes_
+            if X_train.shape[1] != model.n_features:
+                raise DataError(f"the data have {X_train.shape[1]} features per row, but {args.init_from} "
+                                f"expects {model.n_features}")
+        else:
+            model = recipes.build_model(settings, X_train.shape[1], len(classes), dtype=settings["dtype"])
         optimizer = recipes.build_optimizer(settings)
     else:
         classes = None
@@ -138,7 +159,7 @@ def run(args):
     progress = EpochProgress(settings["epochs"], resume["epoch"] if resume else 0) if per_run and not args.quiet else None
     callbacks = [cb for cb in (es, progress, checkpointer) if cb is not None]
     log = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
-    log(_banner(model, settings, data, resume))
+    log(_banner(model, settings, data, resume, spec, why))
     try:
         if es is not None and resume is not None and es.replay(resume["history"]).finished:
             es.model = model                       # the checkpoint is of a run that already stopped
@@ -156,12 +177,13 @@ def run(args):
     if data["test"] is not None:
         X_test = common.model_inputs(model, data["test"][0], spec)
         result = model.evaluate(X_test, data["test"][1])
+        settings.update(test_accuracy=result["accuracy"], test_loss=result["loss"])  # saved below
         print(f"test accuracy {100 * result['accuracy']:.2f}%  (loss {result['loss']:.4f}, "
               f"{len(X_test)} samples)")
     else:
         h = model.history
         which = "val_accuracy" if settings["validation_split"] else "accuracy"
-        print(f"no test set; final {which.replace('_', ' ')} {100 * h[which][-1]:.2f}%")
+        print(f"no test set; final {which} {100 * h[which][-1]:.2f}%")
     model.save(out, **meta)
     print(f"saved {out}")
     return 0
@@ -174,7 +196,9 @@ def _outputs(args, settings, source):
     ckpt_path = Path(args.checkpoint or (settings.get("checkpoint") if not args.out else None)
                      or common.default_checkpoint_path(out))
     safety.check_distinct({"--out": out, "--checkpoint": ckpt_path})
-    inputs = [("--data", source.get("path")), ("--test-data", source.get("test_data")), ("--resume", args.resume)]
+    inputs = [("--data", source.get("path")), ("--test-data", source.get("test_data")), ("--resume", args.resume),
+              ("--labels", source.get("labels")), ("--test-labels", source.get("test_labels")),
+              ("--init-from", getattr(args, "init_from", None))]
     data_dir = source.get("data_dir")
     if data_dir and Path(data_dir).is_dir():
         inputs += [("--data-dir", str(p)) for p in Path(data_dir).iterdir()]
@@ -206,6 +230,33 @@ def _settings(args):
     return settings
 
 
+def _init_model(args, settings):
+    """The model of --init-from, its architecture recorded in ``settings`` (flags that would
+    change the architecture are errors: the weights fix it)."""
+    if args.resume:
+        raise ConfigError("give --resume or --init-from, not both")
+    model = io.load(args.init_from)
+    if not model.is_classifier:
+        raise ConfigError(f"{args.init_from} is a regression model; nnzero train trains classifiers")
+    for flag in ("hidden", "activation", "init", "dropout", "preprocessing"):
+        if getattr(args, flag) is not None:
+            raise ConfigError(f"--{flag} cannot change the network of --init-from {args.init_from}; "
+                              "its weights fix the architecture and input preprocessing")
+    if args.dtype is not None and args.dtype != model.dtype.name:
+        raise ConfigError(f"--dtype {args.dtype} differs from {args.init_from}'s {model.dtype.name}")
+    dense = model._dense()
+    kinds = {cls: name for name, cls in ACTIVATIONS.items()}
+    act = next((kinds[type(layer)] for layer in model.layers if type(layer) in kinds), settings["activation"])
+    rates = [layer.rate for layer in model.layers if hasattr(layer, "rate")]
+    with open(args.init_from, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+    settings.update(hidden=[d.n_out for d in dense[:-1]], activation=act, dtype=model.dtype.name,
+                    dropout=rates[-1] if rates else 0.0,
+                    init_from={"path": str(Path(args.init_from).resolve()), "sha256": digest,
+                               "test_accuracy": (model.metadata.get("training") or {}).get("test_accuracy")})
+    return model
+
+
 def _resumed_settings(args, doc):
     """The checkpoint's settings; a flag that would change them is an error (resume is exact)."""
     settings = doc["training"] or {}
@@ -222,6 +273,8 @@ def _resumed_settings(args, doc):
             value = {"name": value} if (recorded[key] or {}).get("name") != value else recorded[key]
         if key == "preprocessing":
             value = common.PREPROCESSING[value]
+            if value["kind"] == "standardize" and (recorded[key] or {}).get("kind") == "standardize":
+                value = recorded[key]                # fitted to the same training rows
         if value != recorded[key]:
             flag = "--" + dest.replace("_", "-")
             raise ConfigError(f"{flag} {getattr(args, dest)} differs from the checkpoint's {recorded[key]!r}; "
@@ -236,7 +289,10 @@ def _source(args):
         if args.test_data is not None and args.test_split is not None:
             raise ConfigError("give --test-data or --test-split, not both")
         split = 0.0 if args.test_data is not None else 0.1 if args.test_split is None else args.test_split
-        return {"kind": "file", "path": args.data, "test_data": args.test_data, "test_split": split}
+        return {"kind": "file", "path": args.data, "test_data": args.test_data, "test_split": split,
+                "label_column": args.label_column, "labels": args.labels, "test_labels": args.test_labels}
+    if args.label_column is not None or args.labels is not None or args.test_labels is not None:
+        raise ConfigError("--label-column, --labels and --test-labels apply to --data files")
     if args.test_data is not None or args.test_split is not None:
         raise ConfigError("--test-data and --test-split apply to --data; a --dataset has its own test set")
     return {"kind": "dataset", "name": args.dataset or "mnist", "data_dir": args.data_dir}
@@ -244,9 +300,13 @@ def _source(args):
 
 def _resumed_source(args, recorded):
     """Where the checkpoint's data was; --data/--dataset/--data-dir may point to a moved copy."""
-    source = {k: recorded.get(k) for k in ("kind", "name", "path", "data_dir", "test_data", "test_split")}
+    source = {k: recorded.get(k) for k in ("kind", "name", "path", "data_dir", "test_data", "test_split",
+                                           "label_column", "labels", "test_labels")}
     if args.data is not None:
         source.update(kind="file", path=args.data)
+    for key in ("label_column", "labels", "test_labels"):
+        if getattr(args, key) is not None:
+            source[key] = getattr(args, key)
     if args.dataset is not None or args.data_dir is not None:
         source.update(kind="dataset", name=args.dataset or source["name"], data_dir=args.data_dir)
     if args.test_data is not None:
@@ -269,12 +329,14 @@ def _load_data(source, seed):
         name = datasets.get_spec(source["name"]).name
         info = {"kind": "dataset", "name": name, "data_dir": source.get("data_dir")}
     else:
-        train = common.load_labelled(source["path"])
+        column = source.get("label_column")
+        train = common.load_labelled(source["path"], "--data", column, source.get("labels"))
         test, split = None, source.get("test_split") or 0.0
         if source.get("test_data"):
-            test = common.load_labelled(source["test_data"], "--test-data")
+            test = common.load_labelled(source["test_data"], "--test-data", column, source.get("test_labels"))
         info = {"kind": "file", "name": Path(source["path"]).name, "path": str(Path(source["path"]).resolve()),
-                "test_data": source.get("test_data"), "test_split": split}
+                "test_data": source.get("test_data"), "test_split": split, "label_column": column,
+                "labels": source.get("labels"), "test_labels": source.get("test_labels")}
     info["sha256"] = datasets.dataset_checksum(*train)
     if source["kind"] == "file" and not source.get("test_data") and info["test_split"]:
         # Its own stream, derived from the seed, so a resumed run holds out the same rows.
@@ -288,16 +350,48 @@ def _load_data(source, seed):
     return info
 
 
-def _banner(model, settings, data, resume):
+def _preprocessing(args, recipe_spec, source, X):
+    """The run's preprocessing and why it was chosen: the flag's; for a named dataset the
+    recipe's; for a file, the recipe's if its rows look like pixels, else standardize."""
+    if args.preprocessing == "standardize":
+        return preprocessing.standardize(X), "set by --preprocessing standardize"
+    if args.preprocessing is not None:
+        return recipe_spec, f"set by --preprocessing {args.preprocessing}"
+    if source["kind"] == "dataset":
+        return recipe_spec, f"the {args.recipe or 'default'} recipe's"
+    spec, reason = preprocessing.choose(X, recipe_spec)
+    return spec, f"chosen as the data have {reason} (--preprocessing to change)"
+
+
+def _banner(model, settings, data, resume, spec=None, why=None):
+    """The start line(s): network, data (train / validation / test rows), optimisation and the
+    preprocessing with the reason for it; wrapped to the terminal's width."""
+    from ..training import terminal_width
+
     sizes = [model.n_features] + [layer.n_out for layer in model._dense()]
     batch = "full batch" if settings["batch_size"] is None else f"batch {settings['batch_size']}"
     sched = (settings.get("schedule") or {}).get("name", "constant")
-    text = (f"training {'-'.join(map(str, sizes))} ({settings['activation']}) on {data['name']}: "
-            f"{data['n_train']} train / {data['n_test']} test rows; {settings['optimizer']} lr {settings['lr']:g} "
-            f"{sched}, {settings['epochs']} epochs, {batch}, seed {settings['seed']}")
+    n_val = 0
+    if settings["validation_split"]:        # as training.stratified_split rounds it, class by class
+        counts = np.unique(data["train"][1], return_counts=True)[1]
+        n_val = sum(int(round(settings["validation_split"] * c)) for c in counts)
+    rows = [f"{data['n_train'] - n_val} train"] + ([f"{n_val} validation"] if n_val else []) + \
+        [f"{data['n_test']} test rows"]
+    lines = [f"training {'-'.join(map(str, sizes))} ({settings['activation']}) on {data['name']}: "
+             f"{' / '.join(rows)}",
+             f"{settings['optimizer']} lr {settings['lr']:g} {sched}, {settings['epochs']} epochs, {batch}, "
+             f"seed {settings['seed']}"]
+    if spec is not None and why is not None:
+        lines.append(f"preprocessing {common.describe_preprocessing(spec)}; {why}")
+    if settings.get("init_from"):
+        lines.append(f"starting from the weights of {settings['init_from']['path']} (fresh optimizer)")
     if resume is not None:
-        text += f"\nresuming after epoch {resume['epoch']} of {resume['epochs']}"
-    return text
+        lines.append(f"resuming after epoch {resume['epoch']} of {resume['epochs']}")
+    if not sys.stdout.isatty():
+        return "\n".join(lines)
+    width = terminal_width()
+    return "\n".join(textwrap.fill(line, width, subsequent_indent="    ", break_on_hyphens=False)
+                     for line in lines)
 
 
 def _interrupted(model, checkpointer, settings):

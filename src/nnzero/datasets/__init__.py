@@ -10,9 +10,9 @@ bad file gives a DataError (IDXFormatError for IDX, DownloadError for downloads)
 and the problem.
 """
 
-from .csvfile import load_csv
+from .csvfile import load_csv, read_header
 from .download import cache_dir, download
-from .files import dataset_checksum, load_file, load_npy, load_npz
+from .files import dataset_checksum, load_file, load_labels, load_npy, load_npz
 from .idx import read_idx, write_idx
 from .mnist import (DATASETS, DatasetSpec, get_spec, load_dataset, load_fashion_mnist,
                     load_kmnist, load_mnist)
@@ -20,5 +20,5 @@ from .mnist import (DATASETS, DatasetSpec, get_spec, load_dataset, load_fashion_
 __all__ = [
     "DATASETS", "DatasetSpec", "cache_dir", "dataset_checksum", "download", "get_spec",
     "load_csv", "load_dataset", "load_fashion_mnist", "load_file", "load_kmnist", "load_mnist",
-    "load_npy", "load_npz", "read_idx", "write_idx",
+    "load_npy", "load_npz", "read_header", "read_idx", "write_idx",
 ]

@@ -24,7 +24,7 @@ _NUMERIC_KINDS = "biuf"  # bool, signed, unsigned, float
 _MAX_DEFLATE_RATIO = 1032  # DEFLATE cannot expand more than ~1032:1
 
 
-def _read_npy_header(fp, where: str):
+def _read_npy_header(fp, where: str, kinds=_NUMERIC_KINDS):
     """Read a .npy magic + header from ``fp`` → (shape, dtype, number of payload bytes)."""
     try:
         version = np.lib.format.read_magic(fp)
@@ -38,7 +38,7 @@ def _read_npy_header(fp, where: str):
         raise
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
         raise DataError(f"{where}: not a valid .npy array ({e})") from e
-    if dtype.hasobject or dtype.kind not in _NUMERIC_KINDS or dtype.fields is not None:
+    if dtype.hasobject or dtype.kind not in kinds or dtype.fields is not None:
         raise DataError(f"{where}: holds {dtype} data; expected a numeric array (bool, int, "
                         f"float). Object arrays would need pickle, which nnzero never loads")
     count = 1
@@ -67,13 +67,14 @@ def _check_array(arr: np.ndarray, where: str, role: str) -> np.ndarray:
     return arr.reshape(arr.shape[0], -1)  # images (n, 28, 28) → (n, 784)
 
 
-def load_npy(path) -> np.ndarray:
-    """Load one numeric array from a ``.npy`` file → X (n, features); never unpickles."""
+def load_npy(path, role="X") -> np.ndarray:
+    """Load one numeric array from a ``.npy`` file → X (n, features), or with ``role="y"``
+    labels (n,) (numbers or unicode class names); never unpickles."""
     path = Path(path)
     where = str(path)
     try:
         with open(path, "rb") as f:
-            shape, dtype, nbytes = _read_npy_header(f, where)
+            shape, dtype, nbytes = _read_npy_header(f, where, _NUMERIC_KINDS + ("U" if role == "y" else ""))
             have = os.fstat(f.fileno()).st_size - f.tell()
             if have != nbytes:
                 raise DataError(f"{where}: header declares {dtype} {shape} = {nbytes} bytes but "
@@ -86,7 +87,7 @@ def load_npy(path) -> np.ndarray:
         raise DataError(f"{where}: cannot open: {e.strerror or e}") from e
     except (ValueError, EOFError) as e:
         raise DataError(f"{where}: not a valid .npy file ({e})") from e
-    return _check_array(arr, where, "X")
+    return _check_array(arr, where, role)
 
 
 def _zip_member_ok(zf: zipfile.ZipFile, name: str, where: str) -> None:
@@ -150,11 +151,21 @@ def load_npz(path):
     return X, y
 
 
-def load_file(path, **kwargs):
+def load_file(path, labels=None, **kwargs):
     """Load ``(X, y or None)`` from a data file, by extension: .csv, .npz, or .npy (X only).
 
-    Keyword arguments go to :func:`load_csv` (label_column=, delimiter=, ...).
+    ``labels``: a separate ``.npy`` file of labels (n,) for an X file without them
+    (``X.npy`` + ``y.npy``). Keyword arguments go to :func:`load_csv` (label_column=, ...).
     """
+    if labels is not None:
+        X, y = load_file(path, **kwargs)
+        if y is not None:
+            raise DataError(f"{path}: already holds labels; give a separate labels file only "
+                            f"for data without them")
+        y = load_labels(labels)
+        if len(y) != len(X):
+            raise DataError(f"{labels}: {len(y)} labels for the {len(X)} rows of {path}")
+        return X, y
     path = Path(path)
     suffix = path.suffix.lower()
     check_input(path)        # before opening: a FIFO would block, a directory is not data
@@ -168,6 +179,17 @@ def load_file(path, **kwargs):
         return load_npy(path), None
     raise DataError(f"{path}: unsupported data file type {suffix or '(no extension)'!r}; "
                     f"expected .csv, .npz or .npy (for IDX files use --data-dir)")
+
+
+def load_labels(path) -> np.ndarray:
+    """Labels (n,) from a ``.npy`` file: integers, or unicode class names."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    if path.suffix.lower() != ".npy":
+        raise DataError(f"{path}: a labels file must be .npy (one label per row), got "
+                        f"{path.suffix or 'no extension'!r}")
+    return load_npy(path, role="y")
 
 
 def dataset_checksum(X, y=None) -> str:

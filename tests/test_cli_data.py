@@ -1,0 +1,152 @@
+"""A newcomer's own data from the command line: headerless CSVs, class names in any column, NPY
+pairs, preprocessing chosen from the data and stored in the model file, warm starts, and no
+model overwritten by surprise."""
+
+import json
+
+import numpy as np
+import pytest
+
+import nnzero as nz
+from nnzero.cli import main
+
+
+def run(argv, capsys):
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as exc:
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """scikit-learn's digits (8×8 images, values 0..16) as the files people have."""
+    datasets = pytest.importorskip("sklearn.datasets")
+    digits = datasets.load_digits()
+    X, y = digits.data.astype(np.int64), digits.target
+    d = tmp_path_factory.mktemp("files")
+    np.savetxt(d / "digits.csv", np.column_stack([y, X]), fmt="%d", delimiter=",")       # label first, no header
+    np.savetxt(d / "pixels.csv", X[:6], fmt="%d", delimiter=",")                        # features only
+    np.save(d / "X.npy", X)
+    np.save(d / "y.npy", y)
+    names = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])
+    with open(d / "named.csv", "w") as f:                                                # class names, middle column
+        f.write(",".join([*(f"f{i}" for i in range(32)), "digit", *(f"f{i}" for i in range(32, 64))]) + "\n")
+        for row, label in zip(X, names[y]):
+            f.write(",".join([*map(str, row[:32]), label, *map(str, row[32:])]) + "\n")
+    return d, X, y
+
+
+def test_headerless_csv_needs_and_takes_a_label_column(files, tmp_path, capsys):
+    d, X, y = files
+    code, _, err = run(["train", "--data", d / "digits.csv", "--out", tmp_path / "m.safetensors"], capsys)
+    assert code == 2 and "has no header row" in err and "--label-column 0" in err and err.count("\n") == 1
+    out = tmp_path / "m.safetensors"
+    code, stdout, err = run(["train", "--data", d / "digits.csv", "--label-column", "0", "--hidden", "32",
+                             "--epochs", "30", "--out", out], capsys)
+    assert code == 0, err
+    # Values 0..16 are not pixels: the run standardizes them, and says so in its start lines.
+    assert "preprocessing standardize" in stdout and "64 columns of values in [0, 16]" in stdout
+    doc = nz.load(out).metadata
+    spec = doc["preprocessing"]
+    assert spec["kind"] == "standardize" and len(spec["mean"]) == 64 == len(spec["std"])
+    assert doc["dataset"]["label_column"] == 0
+    test_accuracy = doc["training"]["test_accuracy"]
+    assert test_accuracy > 0.9                # /255 on these values gave 81 % in the issue's report
+
+    # evaluate applies the stored preprocessing: its accuracy is the model's on standardized rows
+    code, stdout, _ = run(["evaluate", out, "--data", d / "digits.csv", "--label-column", "0", "--json"], capsys)
+    report = json.loads(stdout)
+    model = nz.load(out)
+    Z = (X - np.array(spec["mean"])) / np.array(spec["std"])
+    assert report["accuracy"] == pytest.approx(np.mean(model.predict(Z.astype(np.float32)) == y))
+
+    # predict takes the features-only file as it is
+    code, stdout, _ = run(["predict", out, "--data", d / "pixels.csv"], capsys)
+    assert code == 0
+    labels = [int(line.split(",")[1]) for line in stdout.splitlines()[1:]]
+    assert labels == model.predict(Z[:6].astype(np.float32)).tolist()
+    # ... and the labelled one with --label-column, or says how when it is not given
+    code, stdout, _ = run(["predict", out, "--data", d / "digits.csv", "--label-column", "0"], capsys)
+    assert code == 0 and len(stdout.splitlines()) == len(X) + 1
+    code, _, err = run(["predict", out, "--data", d / "digits.csv"], capsys)
+    assert code == 2 and "65 features per row" in err and "--label-column INDEX" in err
+
+
+def test_class_names_in_any_column(files, tmp_path, capsys):
+    d, X, y = files
+    out = tmp_path / "named.safetensors"
+    code, stdout, err = run(["train", "--data", d / "named.csv", "--label-column", "digit", "--hidden", "32",
+                             "--epochs", "3", "--out", out, "--quiet"], capsys)
+    assert code == 0, err
+    model = nz.load(out)
+    assert sorted(model.classes_.tolist()) == sorted(["zero", "one", "two", "three", "four", "five", "six",
+                                                      "seven", "eight", "nine"])
+    code, stdout, _ = run(["evaluate", out, "--data", d / "named.csv", "--label-column", "32"], capsys)
+    assert code == 0 and "seven" in stdout and "(1797 rows)" in stdout
+    code, stdout, _ = run(["predict", out, "--data", d / "named.csv"], capsys)   # 'digit' is not 'label'
+    assert code == 2 or "prob_eight" in stdout
+
+
+def test_a_bad_cell_is_named_by_file_line_and_column(tmp_path, capsys):
+    path = tmp_path / "bad.csv"
+    path.write_text("a,b,kind\n1,2,cat\n3,?,dog\n")
+    code, _, err = run(["train", "--data", path, "--label-column", "kind"], capsys)
+    assert code == 2 and err == f"nnzero: error: {path}: line 3, column 2 (b): '?' is not a number\n"
+
+
+def test_npy_pair(files, tmp_path, capsys):
+    d, X, y = files
+    out = tmp_path / "npy.safetensors"
+    code, _, err = run(["train", "--data", d / "X.npy", "--out", out], capsys)
+    assert code == 2 and "X.npy: has no labels" in err and "--labels FILE.npy" in err
+    code, _, err = run(["train", "--data", d / "X.npy", "--labels", d / "y.npy", "--hidden", "16",
+                        "--epochs", "2", "--out", out, "--quiet"], capsys)
+    assert code == 0, err
+    assert nz.load(out).metadata["dataset"]["labels"] == str(d / "y.npy")
+    code, stdout, _ = run(["evaluate", out, "--data", d / "X.npy", "--labels", d / "y.npy"], capsys)
+    assert code == 0 and "(1797 rows)" in stdout
+    np.save(tmp_path / "short.npy", y[:5])
+    code, _, err = run(["evaluate", out, "--data", d / "X.npy", "--labels", tmp_path / "short.npy"], capsys)
+    assert code == 2 and "5 labels for the 1797 rows" in err
+
+
+def test_explicit_preprocessing_and_pixels_default(files, tmp_path, capsys):
+    d, X, y = files
+    out = tmp_path / "p.safetensors"
+    code, stdout, _ = run(["train", "--data", d / "digits.csv", "--label-column", "0", "--preprocessing",
+                           "scale255", "--hidden", "8", "--epochs", "1", "--out", out], capsys)
+    assert code == 0 and "preprocessing scale255" in stdout and "; set by --preprocessing scale255" in stdout
+    assert nz.load(out).metadata["preprocessing"] == {"kind": "scale", "factor": 1 / 255}
+
+
+def test_existing_model_needs_force_and_init_from_warm_starts(files, tmp_path, capsys):
+    d, X, y = files
+    out = tmp_path / "m.safetensors"
+    args = ["train", "--data", d / "digits.csv", "--label-column", "0", "--hidden", "16", "--epochs", "2",
+            "--quiet"]
+    assert run([*args, "--out", out], capsys)[0] == 0
+    before = out.read_bytes()
+    code, _, err = run([*args, "--out", out], capsys)
+    assert code == 2 and "existing nnzero model file; add --force" in err and out.read_bytes() == before
+    first = nz.load(out)
+
+    second = tmp_path / "more.safetensors"
+    code, stdout, err = run(["train", "--data", d / "digits.csv", "--label-column", "0", "--epochs", "2",
+                             "--init-from", out, "--out", second], capsys)
+    assert code == 0, err
+    assert f"starting from the weights of {out}" in stdout
+    model = nz.load(second)
+    init = model.metadata["training"]["init_from"]
+    assert init["path"] == str(out) and len(init["sha256"]) == 64
+    assert init["test_accuracy"] == first.metadata["training"]["test_accuracy"]
+    assert model.metadata["preprocessing"] == first.metadata["preprocessing"]
+    assert model.metadata["training"]["hidden"] == [16]
+    # it continued: the first epoch's loss is the trained model's, far below a fresh start's
+    assert model.history["loss"][0] < first.history["loss"][0]
+    code, _, err = run(["train", "--data", d / "digits.csv", "--label-column", "0", "--init-from", out,
+                        "--hidden", "64", "--out", tmp_path / "x.safetensors"], capsys)
+    assert code == 2 and "--hidden cannot change the network of --init-from" in err
+    assert run([*args, "--out", out, "--force"], capsys)[0] == 0
