@@ -183,3 +183,16 @@ def test_estimator_from_model_folds_scale_preprocessing(rng):
     model.metadata = {"preprocessing": prep.BINARIZE}
     with pytest.raises(ConfigError, match="Binarizer"):
         MLPClassifier.from_model(model)
+
+
+def test_estimator_from_model_folds_standardize(rng):
+    from nnzero import preprocessing as prep
+    from nnzero.sklearn import MLPClassifier
+
+    X = rng.normal(loc=50, scale=[1, 10, 100, 0.1, 5, 5], size=(200, 6))
+    model = nz.mlp(6, [8], 3, activation="tanh", dtype="float64").build(seed=0)
+    model.set_classes(None, np.array(["a", "b", "c"]))
+    model.metadata = {"preprocessing": prep.standardize(X)}
+    est = MLPClassifier.from_model(model)
+    np.testing.assert_allclose(est.predict_proba(X), model.predict_proba(prep.apply(X, model.metadata["preprocessing"],
+                                                                                    np.float64)), rtol=0, atol=1e-10)

@@ -20,10 +20,10 @@ from nnzero.export import export_numpy
 
 NAMES = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])
 CASES = [  # (activation, dtype, classes, dropout, preprocessing): each value at least once
-    ("relu", "float32", "int", 0.2, prep.SCALE_255),
-    ("leaky_relu", "float64", "str", 0.0, prep.SCALE_255),
-    ("tanh", "float32", "str", 0.0, prep.BINARIZE),
-    ("sigmoid", "float64", "int", 0.2, prep.NONE),
+    ("relu", "float32", "int", 0.2, "scale"),
+    ("leaky_relu", "float64", "str", 0.0, "standardize"),
+    ("tanh", "float32", "str", 0.0, "binarize"),
+    ("sigmoid", "float64", "int", 0.2, "none"),
 ]
 
 
@@ -66,20 +66,22 @@ def run_numpy_only(numpy_path, predictor, rows_file, out_file):
 
 
 def trained(case, X, y):
-    activation, dtype, classes, dropout, spec = case
+    """A small trained model for one row of CASES and its preprocessing spec."""
+    activation, dtype, classes, dropout, kind = case
     model = nz.mlp(784, [24], 10, activation=activation, dropout=dropout, dtype=dtype)
-    X = X / 255 if spec["kind"] == "none" else X
+    X = X / 255 if kind == "none" else X
+    spec = {"scale": prep.SCALE_255, "binarize": prep.BINARIZE, "none": prep.NONE,
+            "standardize": None}[kind] or prep.standardize(X)
     model.fit(prep.apply(X, spec, dtype), NAMES[y] if classes == "str" else y, epochs=1, batch_size=64,
               seed=0, verbose=0)
-    return model
+    return model, spec
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[0]}-{c[1]}-{c[2]}-drop{c[3]}-{c[4]['kind']}")
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[0]}-{c[1]}-{c[2]}-drop{c[3]}-{c[4]}")
 def test_predictor_with_numpy_only_matches_nnzero_on_the_mnist_test_set(case, mnist_raw, numpy_only_path, tmp_path):
     X_train, y_train, X_test = mnist_raw
-    model = trained(case, X_train, y_train)
-    spec = case[4]
-    rows = X_test / 255 if spec["kind"] == "none" else X_test          # uint8 pixels, or floats
+    model, spec = trained(case, X_train, y_train)
+    rows = X_test / 255 if case[4] == "none" else X_test          # uint8 pixels, or floats
     model.save(tmp_path / "m.safetensors", preprocessing=spec)
     assert main(["export", str(tmp_path / "m.safetensors"), "--format", "numpy", "--out", str(tmp_path / "p")]) == 0
     np.save(tmp_path / "rows.npy", rows)

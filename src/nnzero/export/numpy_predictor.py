@@ -96,6 +96,10 @@ def _forward_lines(model, spec):
     if spec["kind"] == "scale":
         lines.append(f"    x = x * DTYPE({spec['factor']!r})    # preprocessing: x * {spec['factor']:.6g}")
     helpers, weights = set(), {}
+    if spec["kind"] == "standardize":
+        weights["mean"] = np.asarray(spec["mean"], model.dtype)
+        weights["std"] = np.asarray(spec["std"], model.dtype)
+        lines.append('    x = (x - W["mean"]) / W["std"]    # preprocessing: standardize each feature')
     stack = model.layers[:-1] if isinstance(model.layers[-1], L.Softmax) else model.layers
     for i, layer in enumerate(stack):
         if isinstance(layer, L.Dense):

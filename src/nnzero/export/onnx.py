@@ -5,6 +5,7 @@
 The graph (opset :data:`OPSET`), for input ``input`` (N, d) of the model's float type, N dynamic:
 
     preprocessing   scale: Mul(x, factor)        binarize: Cast(Greater(x, threshold))
+                    standardize: Div(Sub(x, mean), std)
     Dense           Gemm(x, W, b)                 Z = X·W + b;  X (N, d_in), W (d_in, d_out)
     activations     Relu, LeakyRelu(alpha), Tanh, Sigmoid
     Dropout         nothing: the identity at inference
@@ -106,6 +107,9 @@ def emit_network(g, model, x, spec=None, outputs=None, classes=None):
     elif spec["kind"] == "binarize":
         above = g.op("Greater", [x, g.const("threshold", np.array(spec["threshold"], dtype))], "preprocess_greater")
         x = g.op("Cast", [above], "preprocess_binarize", to=elem_type(dtype))
+    elif spec["kind"] == "standardize":
+        x = g.op("Sub", [x, g.const("mean", np.asarray(spec["mean"], dtype))], "preprocess_center")
+        x = g.op("Div", [x, g.const("std", np.asarray(spec["std"], dtype))], "preprocess_standardize")
     stack = list(model.layers)
     if isinstance(stack[-1], L.Softmax):
         # A classifier applies it below, to the logits that ArgMax also reads; a regressor's

@@ -289,8 +289,9 @@ class _BaseMLP(BaseEstimator):
         as one from ``nnzero train``, ``nz.from_sklearn`` or ``nz.from_torch``. Hidden sizes,
         activation, dropout and dtype are read off the network, which must have this estimator's
         shape: (Dense → activation (→ Dropout)) per hidden layer, Dense (→ Softmax). The estimator
-        takes rows as they are, so a file's 'scale' preprocessing is folded into the first layer
-        (W ← factor·W); 'binarize' is an error (put ``sklearn.preprocessing.Binarizer`` in front)."""
+        takes rows as they are, so a file's 'scale' or 'standardize' preprocessing is folded into
+        the first layer (W ← W/σ, b ← b − (μ/σ)·W); 'binarize' is an error (put
+        ``sklearn.preprocessing.Binarizer`` in front)."""
         import copy
 
         from .. import load
@@ -315,8 +316,13 @@ class _BaseMLP(BaseEstimator):
         if spec["kind"] == "binarize":
             raise ConfigError(f"{cls.__name__}.from_model: the model binarizes its input; use "
                               f"make_pipeline(Binarizer(threshold={spec['threshold']}), {cls.__name__}.from_model(...))")
-        if spec["kind"] == "scale":
-            dense[0].params["W"] *= dense[0].params["W"].dtype.type(spec["factor"])
+        W, b = dense[0].params["W"], dense[0].params["b"]
+        if spec["kind"] == "scale":             # (f·x)·W = x·(f·W)
+            W *= W.dtype.type(spec["factor"])
+        elif spec["kind"] == "standardize":     # ((x − μ)/σ)·W + b = x·(W/σ) + (b − (μ/σ)·W)
+            mu, sigma = np.asarray(spec["mean"]), np.asarray(spec["std"])
+            b -= ((mu / sigma) @ W).astype(b.dtype)
+            W /= sigma[:, None].astype(W.dtype)
         est.model_, est.n_features_in_, est.n_outputs_ = model, model.n_features, model.n_outputs
         if cls._is_classifier:
             est.classes_ = np.asarray(model.classes_ if model.classes_ is not None else np.arange(model.n_outputs))
