@@ -1,0 +1,168 @@
+"""The studio in a real browser: Playwright drives headless Chromium (Debian's package).
+
+Draws digits with mouse strokes and checks what the model reads, opens a unit, the backprop
+view and the confusion matrix, checks there are no console errors, and saves screenshots to
+$NNZERO_SCREENSHOTS (default: a temporary folder) for a person to look at.
+"""
+
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("starlette")
+uvicorn = pytest.importorskip("uvicorn")
+sync_api = pytest.importorskip("playwright.sync_api")
+
+from nnzero import studio  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium at /usr/bin/chromium")]
+
+# Strokes in the 280×280 canvas's own pixels, as a person would draw them.
+DIGITS = {
+    7: [[(75, 70), (205, 70), (120, 225)]],
+    1: [[(150, 45), (140, 235)]],
+    0: [[(140, 50), (90, 80), (80, 140), (95, 205), (140, 230), (185, 205), (200, 140), (190, 80), (140, 50)]],
+}
+
+
+@pytest.fixture(scope="module")
+def server(studio_model):
+    """The studio on a free local port, in a thread of this process."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    app = studio.create_app(studio.State(studio.open_model(studio_model)))
+    srv = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not srv.started:
+        assert time.monotonic() < deadline, "the studio server did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}/"
+    srv.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory):
+    folder = Path(os.environ.get("NNZERO_SCREENSHOTS") or tmp_path_factory.mktemp("screenshots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                              args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    """A fresh page on the studio; fails the test if the page logged an error."""
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    errors = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(server)
+    page.wait_for_selector('[data-testid="layer-0"]')
+    yield page
+    page.close()
+    assert errors == [], f"console errors: {errors}"
+
+
+def draw(page, strokes):
+    box = page.get_by_test_id("draw-canvas").bounding_box()
+    sx, sy = box["width"] / 280, box["height"] / 280
+    for stroke in strokes:
+        x, y = stroke[0]
+        page.mouse.move(box["x"] + x * sx, box["y"] + y * sy)
+        page.mouse.down()
+        for x, y in stroke[1:]:
+            page.mouse.move(box["x"] + x * sx, box["y"] + y * sy, steps=12)
+        page.mouse.up()
+
+
+def reads_as(page, digit):
+    sync_api.expect(page.get_by_test_id("prediction")).to_contain_text(f"reads as {digit} ", timeout=10_000)
+
+
+@pytest.mark.parametrize("digit", sorted(DIGITS))
+def test_drawn_digit_is_read(page, shots, digit):
+    draw(page, DIGITS[digit])
+    reads_as(page, digit)
+    bars = page.get_by_test_id("probabilities").locator(".bar")
+    assert bars.count() == 10
+    page.screenshot(path=str(shots / f"draw-{digit}.png"))
+    page.get_by_test_id("clear").click()
+    sync_api.expect(page.get_by_test_id("prediction")).to_have_text("Draw a digit")
+
+
+def test_open_neuron_and_backprop(page, shots):
+    draw(page, DIGITS[7])
+    reads_as(page, 7)
+    grid = page.get_by_test_id("layer-0")
+    box = grid.bounding_box()
+    grid.click(position={"x": box["width"] * 0.3, "y": box["height"] * 0.4})
+    view = page.get_by_test_id("neuron-view")
+    sync_api.expect(view).to_be_visible()
+    sync_api.expect(view.locator(".terms tr.total")).to_contain_text("z")
+    sync_api.expect(view.locator(".activation")).to_contain_text("max(0, z) =")
+    page.screenshot(path=str(shots / "neuron.png"), full_page=True)
+    # The output layer: a unit there is a class.
+    page.get_by_test_id("nav-draw").click()
+    page.get_by_test_id("layer-1").click(position={"x": 5, "y": 5})
+    sync_api.expect(page.locator("#neuron-title")).to_contain_text("class 0")
+    page.get_by_test_id("nav-backprop").click()
+    bp = page.get_by_test_id("backprop-view")
+    sync_api.expect(bp).to_be_visible()
+    sync_api.expect(bp.locator("#bp-output")).to_contain_text("ŷ − y")
+    bp.locator('#bp-labels button', has_text="1").click()
+    sync_api.expect(bp.locator("#bp-output")).to_contain_text("−log ŷ1")
+    page.screenshot(path=str(shots / "backprop.png"), full_page=True)
+
+
+def test_confusion_matrix_to_draw(page, shots):
+    page.get_by_test_id("nav-mistakes").click()
+    cm = page.get_by_test_id("confusion-matrix")
+    sync_api.expect(cm.locator("table.cm")).to_be_visible()
+    assert cm.locator("tbody tr").count() == 10
+    cm.locator("button").first.click()
+    first = page.get_by_test_id("mistake").first
+    sync_api.expect(first).to_be_visible()
+    page.screenshot(path=str(shots / "mistakes.png"), full_page=True)
+    first.click()
+    sync_api.expect(page.get_by_test_id("draw-canvas")).to_be_visible()
+    sync_api.expect(page.get_by_test_id("prediction")).to_contain_text("reads as")
+    page.get_by_test_id("nav-model").click()
+    sync_api.expect(page.locator(".uplot").first).to_be_visible()
+    page.screenshot(path=str(shots / "model.png"), full_page=True)
+
+
+def test_keyboard_and_phone(browser, server, shots):
+    page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    errors = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(server)
+    page.wait_for_selector('[data-testid="layer-0"]')
+    page.get_by_test_id("random-sample").focus()
+    page.keyboard.press("Enter")
+    sync_api.expect(page.get_by_test_id("prediction")).to_contain_text("reads as")
+    grid = page.get_by_test_id("layer-0")
+    grid.focus()
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("Enter")
+    sync_api.expect(page.locator("#neuron-unit")).to_have_value("1")
+    page.get_by_test_id("nav-draw").click()
+    page.screenshot(path=str(shots / "phone.png"), full_page=True)
+    page.close()
+    assert errors == []
