@@ -46,7 +46,7 @@ def contenders(epochs):
     yield "scikit-learn MLPClassifier", "float64", sk_nn.MLPClassifier(**settings), np.float64
     yield "scikit-learn MLPClassifier", "float32", sk_nn.MLPClassifier(**settings), np.float32
     yield "nnzero.sklearn.MLPClassifier", "float64", MLPClassifier(dtype="float64", **settings), np.float64
-    yield "nnzero.sklearn.MLPClassifier", "float32", MLPClassifier(**settings), np.float64
+    yield "nnzero.sklearn.MLPClassifier", "float32", MLPClassifier(dtype="float32", **settings), np.float64
 
 
 def main():

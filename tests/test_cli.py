@@ -204,7 +204,7 @@ def _bad_inputs(data, trained, tmp_path):
           "--epochs", "1", "--hidden", "4"], "the folder " + str(tmp_path / "no" / "such" / "dir") + " does not exist"),
         (["evaluate", d / "missing.safetensors"], "missing.safetensors: no such file"),
         (["evaluate", corrupt, "--data", d / "test.npz"], "corrupt.safetensors: tensors need"),
-        (["evaluate", d / "rows.npy"], "rows.npy: header length"),
+        (["evaluate", d / "rows.npy"], "rows.npy: not an nnzero model file"),
         (["evaluate", m], "was not trained on a named dataset; give --data FILE"),
         (["evaluate", m, "--data", d / "rows.npy"], "rows.npy: has no labels (--data needs them: give them "
                                                     "with --labels FILE.npy)"),

@@ -92,6 +92,25 @@ def test_max_entries_checks_a_subset(rng):
     assert max(errors.values()) < 1e-7
 
 
+def test_default_checks_a_sample_and_none_checks_everything(rng):
+    from nnzero.inspect import MAX_ENTRIES, compare_gradients
+
+    model = nz.mlp(40, [30], 3, dtype="float64").build(seed=0)     # 0.W has 1200 entries
+    X, y = rng.standard_normal((6, 40)), rng.integers(0, 3, 6)
+    sample = compare_gradients(model, X, y)
+    assert len(sample["0.W"]["index"]) == MAX_ENTRIES and len(sample["0.b"]["index"]) == 30
+    assert len(np.unique(sample["0.W"]["index"])) == MAX_ENTRIES
+    every = compare_gradients(model, X, y, max_entries=None)
+    assert len(every["0.W"]["index"]) == 1200
+    # the sample's values are the same entries of the full check, analytic and numerical alike
+    i = sample["0.W"]["index"]
+    np.testing.assert_array_equal(sample["0.W"]["analytic"], every["0.W"]["analytic"][i])
+    np.testing.assert_allclose(sample["0.W"]["numeric"], every["0.W"]["numeric"][i], rtol=1e-12)
+    assert check_gradients(model, X, y) == {k: v["error"] for k, v in sample.items()}
+    with pytest.raises(nz.ConfigError, match="max_entries"):
+        check_gradients(model, X, y, max_entries=0)
+
+
 # -- diagnostics -----------------------------------------------------------------------------------
 
 def _hand_model():

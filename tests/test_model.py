@@ -266,12 +266,27 @@ def test_config_round_trip():
 def test_summary_lists_layers_shapes_and_parameters():
     model = nz.Sequential([nz.Dense(784, 64), nz.ReLU(), nz.Dense(64, 10), nz.Softmax()])
     lines = []
-    text = model.summary(print_fn=lines.append)
-    assert lines == [text]
+    assert model.summary(print_fn=lines.append) is None       # Keras: printed, not returned
+    text = model.summary_text()
+    assert lines == text.splitlines()
     assert "Dense(n_in=784, n_out=64, init='he')" in text and "(n, 64)" in text
     assert "50,240" in text and "650" in text            # 784·64 + 64 and 64·10 + 10
     assert "total parameters: 50,890" in text
     assert "fused into the cross-entropy" in text
+
+
+def test_summary_prints_once_in_a_repl(capsys):
+    model = nz.Sequential([nz.Dense(3, 2), nz.Softmax()])
+    shown = model.summary()                     # a REPL would echo a returned string a second time
+    assert shown is None and capsys.readouterr().out == model.summary_text() + "\n"
+
+
+def test_fit_signature_is_documented():
+    import inspect
+
+    params = inspect.signature(nz.Sequential.fit).parameters
+    assert "kwargs" not in params and params["verbose"].default == "auto"
+    assert list(params)[:6] == ["self", "X", "y", "epochs", "batch_size", "optimizer"]
 
 
 def test_parameters_live_in_one_vector_and_stay_there(rng):

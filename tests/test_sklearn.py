@@ -24,7 +24,7 @@ from nnzero.sklearn import MLPClassifier, MLPRegressor               # noqa: E40
 
 
 def _expected_failed_checks(est):
-    if est.dtype == "float64":
+    if est.dtype != "float32":          # None follows the checks' float64 data: float64 throughout
         return {}
     # check_sample_weight_equivalence_on_dense_data compares a fit on repeated rows with a fit
     # on integer sample weights at rtol=1e-7, below float32's own resolution (eps = 1.2e-7): the
@@ -35,11 +35,11 @@ def _expected_failed_checks(est):
 
 
 # Small networks keep the whole check suite to a few seconds; everything else is the default
-# (max_iter=200, adam, lr 1e-3, batch 'auto'). Each estimator runs in float32, our default, and
-# in float64.
+# (max_iter=200, adam, lr 1e-3, batch 'auto'). Each estimator runs with dtype=None, the default
+# that follows X (the checks' data are float64, so float64 throughout), and forced to float32.
 @parametrize_with_checks(
     [MLPClassifier((16,)), MLPRegressor((16,)),
-     MLPClassifier((16,), dtype="float64"), MLPRegressor((16,), dtype="float64")],
+     MLPClassifier((16,), dtype="float32"), MLPRegressor((16,), dtype="float32")],
     expected_failed_checks=_expected_failed_checks)
 def test_sklearn_estimator_checks(estimator, check, monkeypatch):
     # Without SCIPY_ARRAY_API the array-API check (NumPy namespace) skips itself; it passes.
@@ -185,6 +185,23 @@ def test_warm_start_continues_and_checks_classes(digits):
         clf.fit(X[y < 5], y[y < 5])
 
 
+# -- dtype ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("cls", [MLPClassifier, MLPRegressor])
+def test_dtype_follows_X_unless_forced(cls, digits):
+    X, y = digits[0][:200], digits[1][:200]
+    for X_in, dtype, expected in ((X, None, np.float64), (X.astype(np.float32), None, np.float32),
+                                  ((X * 16).astype(np.int64), None, np.float64),
+                                  (X, "float32", np.float32), (X.astype(np.float32), "float64", np.float64)):
+        est = _quiet(cls((8,), max_iter=2, random_state=0, dtype=dtype), X_in, y)
+        assert est.coefs_[0].dtype == expected and est.model_.dtype == expected, (X_in.dtype, dtype)
+        assert est.get_params()["dtype"] == dtype
+    # partial_fit keeps the first call's type
+    est = cls((8,), random_state=0).partial_fit(X.astype(np.float32), y, **(
+        {"classes": np.unique(y)} if cls is MLPClassifier else {}))
+    est.partial_fit(X, y)
+    assert est.model_.dtype == np.float32
+
+
 # -- labels and weights ---------------------------------------------------------------------------
 def test_string_labels_and_dtypes(digits):
     X, y = digits
@@ -193,7 +210,7 @@ def test_string_labels_and_dtypes(digits):
     assert clf.classes_.tolist() == sorted(names.tolist())
     pred = clf.predict(X)
     assert pred.dtype.kind == "U" and np.mean(pred == names[y]) > 0.95
-    assert clf.coefs_[0].dtype == np.float32 and clf.coefs_[0].shape == (64, 32)
+    assert clf.coefs_[0].dtype == np.float64 and clf.coefs_[0].shape == (64, 32)   # X is float64
     assert clf.coefs_[-1].shape == (32, 10)            # a softmax unit for every class
     proba = clf.predict_proba(X)
     assert proba.dtype == np.float64 and proba.shape == (len(X), 10)

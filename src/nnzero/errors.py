@@ -44,3 +44,7 @@ class TrainingDivergedError(NnzeroError, FloatingPointError):
     def __init__(self, message, history=None):
         super().__init__(message)
         self.history = history
+
+
+class DivergenceWarning(UserWarning):
+    """The loss grew by orders of magnitude without becoming NaN: training is probably diverging."""

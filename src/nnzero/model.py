@@ -293,8 +293,14 @@ class Sequential:
                    sample_weight=sample_weight, classes=classes, diagnostics=diagnostics, resume=resume)
 
     # -- description -------------------------------------------------------------------------------
-    def summary(self, print_fn=print):
-        """A table of layers, output shapes and parameter counts; printed and returned."""
+    def summary(self, print_fn=None):
+        """Print a table of layers, output shapes and parameter counts, as Keras does: line by
+        line through ``print_fn`` (default ``print``); returns None. ``summary_text()`` returns it."""
+        for line in self.summary_text().splitlines():
+            (print if print_fn is None else print_fn)(line)
+
+    def summary_text(self):
+        """The table ``summary()`` prints, as one string."""
         rows = [("#", "layer", "output", "params")]
         n = self.n_features
         for i, layer in enumerate(self.layers):
@@ -307,10 +313,7 @@ class Sequential:
         notes = [f"total parameters: {self.count_params():,}   loss: {self.loss.name}   dtype: {self.dtype.name}"]
         if self.fused_softmax:
             notes.append("(the Softmax output is fused into the cross-entropy loss while training)")
-        text = "\n".join([line(rows[0]), sep, *map(line, rows[1:]), sep, *notes])
-        if print_fn is not None:
-            print_fn(text)
-        return text
+        return "\n".join([line(rows[0]), sep, *map(line, rows[1:]), sep, *notes])
 
     def config(self):
         """Architecture as JSON-able data (for model files)."""

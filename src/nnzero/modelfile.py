@@ -97,8 +97,13 @@ def strict_json(text, path, what):
 def parse_header(data, path):
     """→ ({name: (dtype, shape, (begin, end))}, nnzero document, offset of the tensor bytes)."""
     if len(data) < 8:
-        raise ModelFileError(f"{path}: only {len(data)} bytes; not a safetensors file (truncated?)")
+        raise ModelFileError(f"{path}: only {len(data)} bytes; not an nnzero model file (truncated?)")
     n = int.from_bytes(data[:8], "little")
+    if (n > MAX_HEADER_BYTES or 8 + n > len(data)) and data[8:9] != b"{":
+        # safetensors: 8 bytes of header length, then the JSON header. Anything else (a .npy, a
+        # CSV, a PyTorch .pt) is named as what it is not, not by the number its bytes happen to make.
+        raise ModelFileError(f"{path}: not an nnzero model file (a model file is safetensors, whose "
+                             f"JSON header starts at byte 8; this file starts with {bytes(data[:12])!r})")
     if n > MAX_HEADER_BYTES or 8 + n > len(data):
         raise ModelFileError(f"{path}: header length {n} does not fit the {len(data)}-byte file "
                              "(truncated, or not a safetensors file)")
@@ -111,7 +116,8 @@ def parse_header(data, path):
         raise ModelFileError(f"{path}: safetensors header must be a JSON object")
     meta = header.pop("__metadata__", None)
     if not isinstance(meta, dict) or not isinstance(meta.get("nnzero"), str):
-        raise ModelFileError(f"{path}: no nnzero metadata; not a model file written by nnzero")
+        raise ModelFileError(f"{path}: no nnzero metadata: not an nnzero model file (a safetensors file "
+                             "written by another tool?)")
     doc = check_document(strict_json(meta["nnzero"], path, "the nnzero metadata"), path)
     entries, spans = {}, []
     for name, e in header.items():

@@ -245,7 +245,7 @@ def _html(model, sections, notes, evaluation):
              "img{max-width:100%;border:1px solid #ddd}pre{background:#f6f6f6;padding:1em;overflow:auto}"
              "figure{margin:2em 0}figcaption{color:#444}</style>",
              "</head>", "<body>", "<h1>nnzero report</h1>",
-             f"<pre>{esc(model.summary(print_fn=None))}</pre>"]
+             f"<pre>{esc(model.summary_text())}</pre>"]
     if evaluation is not None:
         acc = evaluation["accuracy"]
         shown = f"accuracy {acc:.2%}, " if not math.isnan(acc) else ""

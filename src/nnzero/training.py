@@ -22,6 +22,7 @@ import numpy as np
 
 from . import optimizers
 from .callbacks import History
+from .divergence import LossWatch, likely_cause
 from .errors import ConfigError, DataError, ShapeError, TrainingDivergedError
 from .model import _regression_target
 
@@ -254,6 +255,7 @@ def _fit(model, X, y, epochs, batch_size, optimizer, validation_data, validation
     flat = model.flat_parameters()          # one update over two vectors (None: array by array)
     progress = _Progress(int(verbose), epochs, n_batches)
     model.stop_training = False
+    watch = LossWatch(math.log(model.n_outputs) if model.is_classifier and model.n_outputs > 1 else 0.0)     # a finite loss that explodes is divergence too
 
     def snapshot(epoch):
         model.train_state = {
@@ -269,6 +271,7 @@ def _fit(model, X, y, epochs, batch_size, optimizer, validation_data, validation
         optimizer.load_state_dict(state["optimizer"])
 
     snapshot(start_epoch)
+    good_state = model.train_state
     for cb in callbacks:
         cb.model = model
     _call(callbacks, "on_train_begin", {} if resume is None else {"resume": resume})
@@ -296,9 +299,12 @@ def _fit(model, X, y, epochs, batch_size, optimizer, validation_data, validation
                 if model.is_classifier:
                     correct += int(np.count_nonzero(out.argmax(axis=1) == tb))
                 loss, g = model.loss.loss_and_grad(out, tb, wb, out=gbuf[:m])
-                if not math.isfinite(loss):
+                grown = watch.batch(loss) if math.isfinite(loss) else f"the loss became {loss}"
+                if grown is not None:
+                    model.train_state = good_state
                     restore_snapshot()
-                    raise TrainingDivergedError(_diverged(epoch, b, loss, lr, model.train_state["epoch"]), history)
+                    raise TrainingDivergedError(_diverged(epoch, b, grown, optimizer, lr, X, good_state["epoch"]),
+                                                history)
                 loss_sum += loss * m
                 model.backward(g)
                 lr = optimizer.lr_at(epoch + b / n_batches, epochs)
@@ -307,9 +313,13 @@ def _fit(model, X, y, epochs, batch_size, optimizer, validation_data, validation
                 _call(callbacks, "on_batch_end", b, {"loss": loss, "size": m})
                 if model.stop_training:
                     break
-            if not all(np.isfinite(p).all() for p in params.values()):
+            grown = watch.epoch_end(loss_sum / n)
+            if grown is not None or not all(np.isfinite(p).all() for p in params.values()):
+                model.train_state = good_state
                 restore_snapshot()
-                raise TrainingDivergedError(_diverged(epoch, None, None, lr, model.train_state["epoch"]), history)
+                what = grown or "the weights became NaN or infinite"
+                raise TrainingDivergedError(_diverged(epoch, None, what, optimizer, lr, X, good_state["epoch"]),
+                                            history)
             logs = {"loss": loss_sum / n, "accuracy": correct / n if model.is_classifier else math.nan,
                     "lr": lr}
             if val is not None:
@@ -317,6 +327,9 @@ def _fit(model, X, y, epochs, batch_size, optimizer, validation_data, validation
             logs["time"] = time.perf_counter() - t0
             history.append(epoch, logs)
             snapshot(epoch + 1)
+            if watch.healthy:
+                good_state = model.train_state
+            watch.healthy = True
             progress.epoch_end(epoch, logs)
             _call(callbacks, "on_epoch_end", epoch, logs)
             if model.stop_training:
@@ -339,9 +352,8 @@ def _call(callbacks, hook, *args):
             fn(*args)
 
 
-def _diverged(epoch, batch, loss, lr, good_epoch):
+def _diverged(epoch, batch, what, optimizer, lr, X, good_epoch):
     where = f"epoch {epoch + 1}" + (f", batch {batch + 1}" if batch is not None else "")
-    what = f"the loss became {loss}" if loss is not None else "the weights became NaN or infinite"
     kept = f"the weights after epoch {good_epoch}" if good_epoch else "the initial weights"
-    return (f"training diverged at {where}: {what}. The model keeps {kept}. "
-            f"Lower the learning rate (it was {lr:.3g}) or scale the inputs (e.g. pixels to [0, 1]).")
+    scale = float(np.abs(X).max()) if X.size else None
+    return f"training diverged at {where}: {what}. The model keeps {kept}. {likely_cause(optimizer, lr, scale)}"

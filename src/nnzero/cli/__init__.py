@@ -3,7 +3,7 @@
 A subcommand is one module of this package defining ``add_parser(subparsers)`` (which adds and
 returns its parser) and ``run(args) -> exit code``, listed in :data:`COMMANDS`. Every expected
 error (:class:`~nnzero.errors.NnzeroError`, a missing file, a bad flag) ends as one line on
-stderr and exit code 2; Ctrl-C exits with 130.
+stderr and exit code 2; Ctrl-C exits with 130, SIGTERM with 143, SIGHUP with 129.
 """
 
 import argparse
@@ -11,6 +11,7 @@ import importlib
 import os
 import platform
 import sys
+import warnings
 
 #: Subcommand modules, in the order ``--help`` lists them. Those in OPTIONAL are registered only
 #: if their module exists (they are written separately).
@@ -74,7 +75,24 @@ def _one_line(message):
 
 
 def main(argv=None):
-    """Run the command line with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
+    """Run the command line with ``argv`` (default ``sys.argv[1:]``); returns the exit code.
+
+    Ctrl-C, SIGTERM and SIGHUP at any moment end it with one line and 128 + the signal number
+    (130, 143, 129); ``train`` first saves a checkpoint of its last whole epoch."""
+    from ..errors import DivergenceWarning
+    from . import signals
+
+    try:
+        with signals.handled(), warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            warnings.filterwarnings("always", category=DivergenceWarning)
+            return _main(argv)
+    except KeyboardInterrupt as exc:             # also during start-up: quietly, no traceback
+        _say(f"nnzero: {signals.name(exc)}")
+        return signals.exit_code(exc)
+
+
+def _main(argv):
     from ..errors import NnzeroError
 
     parser = build_parser()
@@ -97,6 +115,20 @@ def main(argv=None):
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"nnzero: error: {where}{_one_line(exc.strerror or exc)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("nnzero: interrupted", file=sys.stderr)
-        return 130
+    except MemoryError:
+        print("nnzero: error: out of memory; use less data or a smaller network "
+              "(NNZERO_MAX_BYTES sets how much the readers may allocate)", file=sys.stderr)
+        return 2
+
+
+def _say(line):
+    """One line on stderr, even when the terminal has gone (SIGHUP): then it is dropped."""
+    try:
+        print(line, file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        pass
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """Warnings as one line, 'nnzero: warning: ...', not a file name and a source line."""
+    _say(f"nnzero: warning: {_one_line(message)}")

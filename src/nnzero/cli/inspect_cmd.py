@@ -39,7 +39,7 @@ def run(args):
         return 0
     size = os.path.getsize(args.model)
     lines = [f"{args.model}: nnzero {doc['kind']} file, format {doc['format_version']}, {size:,} bytes", "",
-             model.summary(print_fn=None), ""]
+             model.summary_text(), ""]
     if model.classes_ is not None:
         shown = " ".join(map(str, model.classes_.tolist()[:20])) + (" ..." if len(model.classes_) > 20 else "")
         lines.append(f"classes        {shown}  ({model.classes_.dtype})")

@@ -1,6 +1,7 @@
 """``nnzero train``: train a classifier, save it, checkpoint it, resume it exactly."""
 
 import argparse
+import contextlib
 import hashlib
 import sys
 import textwrap
@@ -9,11 +10,11 @@ from pathlib import Path
 import numpy as np
 
 from .. import io, preprocessing, recipes, safety
-from ..callbacks import EarlyStopping
-from ..errors import ConfigError, DataError
+from ..callbacks import EarlyStopping, History
+from ..errors import ConfigError, DataError, TrainingDivergedError
 from ..layers import ACTIVATIONS
 from ..optimizers import OPTIMIZERS, SCHEDULES
-from . import common
+from . import common, signals
 from .checkpointing import Checkpointer
 from .progress import EpochProgress
 
@@ -32,9 +33,10 @@ Data: '--dataset NAME' trains on its training split and tests on its test split.
 is '--test-data FILE' if given, else a stratified '--test-split' fraction (default 0.1) held out
 with the run's seed ('--test-split 0': no test set, only training/validation metrics).
 
-An existing --out file (default model.safetensors) is never overwritten without '--force'.
+An existing model file at --out (default model.safetensors) is never overwritten without '--force'.
 
-Ctrl-C saves a checkpoint of the last completed epoch and exits (code 130);
+Ctrl-C, SIGTERM and SIGHUP save a checkpoint of the last completed epoch and exit (codes 130, 143,
+129);
 'nnzero train --resume CHECKPOINT' then finishes the run with exactly the weights an
 uninterrupted run would have had. A resumed run keeps its recorded settings and data."""
 
@@ -169,11 +171,17 @@ def run(args):
             model.fit(X_train, y_train, epochs=settings["epochs"], batch_size=settings["batch_size"],
                       optimizer=optimizer, validation_split=settings["validation_split"], callbacks=callbacks,
                       seed=seed, verbose=0 if args.quiet or per_run else 1, classes=classes, resume=resume)
-    except KeyboardInterrupt:
+        _test_and_save(model, data, spec, settings, out, meta)
+    except KeyboardInterrupt as exc:            # Ctrl-C, SIGTERM, SIGHUP: keep the last whole epoch
         if progress is not None:
             progress.close()
-        return _interrupted(model, checkpointer, settings)
+        return _interrupted(model, checkpointer, settings, exc)
+    except TrainingDivergedError as exc:
+        raise TrainingDivergedError(_save_diverged(model, out, meta, exc), exc.history) from None
+    return 0
 
+
+def _test_and_save(model, data, spec, settings, out, meta):
     if data["test"] is not None:
         X_test = common.model_inputs(model, data["test"][0], spec)
         result = model.evaluate(X_test, data["test"][1])
@@ -186,7 +194,21 @@ def run(args):
         print(f"no test set; final {which} {100 * h[which][-1]:.2f}%")
     model.save(out, **meta)
     print(f"saved {out}")
-    return 0
+
+
+def _save_diverged(model, out, meta, exc):
+    """Write the last good weights (after a whole epoch) to ``out``, noting why the run stopped;
+    → the error message, saying what was written or that nothing was, and why."""
+    state = model.train_state
+    if state is None or state["epoch"] == 0:
+        return f"{exc} Nothing was written to {out}: no epoch finished before it diverged."
+    good = state["epoch"]
+    history = History.from_dict(state["history"].to_dict())
+    history.epoch = history.epoch[:good]
+    history.history = {k: v[:good] for k, v in history.history.items()}
+    history.diagnostics = history.diagnostics[:good]
+    model.save(out, **meta, history=history, notes={"diverged": str(exc)})
+    return f"{exc} Saved the weights after epoch {good} to {out}."
 
 
 def _outputs(args, settings, source):
@@ -394,13 +416,19 @@ def _banner(model, settings, data, resume, spec=None, why=None):
                      for line in lines)
 
 
-def _interrupted(model, checkpointer, settings):
+def _interrupted(model, checkpointer, settings, exc):
     state = model.train_state
-    if state is None:
-        print("nnzero: interrupted before training started; nothing saved", file=sys.stderr)
-        return 130
+    what = signals.name(exc)
+    if state is None or state["epoch"] == 0:
+        print(f"nnzero: {what} before the first epoch finished; nothing saved", file=sys.stderr)
+        return signals.exit_code(exc)
+    with contextlib.suppress(OSError):
+        sys.stderr.flush()
     checkpointer.save()
     path = checkpointer.path
-    print(f"nnzero: interrupted; saved a checkpoint after epoch {state['epoch']} of {settings['epochs']} "
-          f"to {path}; continue with: nnzero train --resume {path}", file=sys.stderr)
-    return 130
+    try:
+        print(f"nnzero: {what}; saved a checkpoint after epoch {state['epoch']} of {settings['epochs']} "
+              f"to {path}; continue with: nnzero train --resume {path}", file=sys.stderr)
+    except OSError:
+        pass                                    # SIGHUP: the terminal is gone, the file is saved
+    return signals.exit_code(exc)

@@ -5,7 +5,8 @@
     clf.fit(X, y).score(X_test, y_test)
 
 Parameters mean what they mean in ``sklearn.neural_network.MLPClassifier``; ours are ``dropout``
-(rate after each hidden activation), ``dtype`` ('float32', the fast default, or 'float64'),
+(rate after each hidden activation), ``dtype`` (None: X's float type, as scikit-learn's own MLP;
+'float32', the fast one, or 'float64' to force one),
 ``schedule`` (nnzero's 'constant', 'cosine', 'step', 'warmup' or a config dict, over ``max_iter``
 epochs; it replaces sklearn's ``learning_rate``/``power_t``), ``callbacks`` (nnzero callbacks,
 e.g. ``nz.EarlyStopping``) and, for the classifier, ``class_weight``. Differences: solvers are
@@ -64,7 +65,8 @@ _COMMON_DOC = """
     shuffle, random_state, tol, verbose, warm_start, momentum, nesterovs_momentum,
     early_stopping, validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change : as sklearn.
     dropout : float in [0, 1), default 0   dropout rate after each hidden activation.
-    dtype : 'float32' (default) | 'float64'   the one float type of weights and computation.
+    dtype : None (default) | 'float32' | 'float64'   the one float type of weights and computation;
+        None follows X as scikit-learn does (float32 X → float32, anything else → float64).
     schedule : None | 'cosine' | 'step' | 'warmup' | dict | Schedule   learning-rate schedule.
     callbacks : list of nnzero callbacks, called every epoch (``self.model`` is ``model_``).
 
@@ -89,7 +91,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                  batch_size="auto", learning_rate_init=1e-3, max_iter=200, shuffle=True,
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1, beta_1=0.9,
-                 beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, dropout=0.0, dtype="float32",
+                 beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, dropout=0.0, dtype=None,
                  schedule=None, callbacks=None, class_weight=None):
         _store_params(self, locals())
 
@@ -153,7 +155,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                  batch_size="auto", learning_rate_init=1e-3, max_iter=200, shuffle=True,
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1, beta_1=0.9,
-                 beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, dropout=0.0, dtype="float32",
+                 beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, dropout=0.0, dtype=None,
                  schedule=None, callbacks=None):
         _store_params(self, locals())
 

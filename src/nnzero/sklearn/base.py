@@ -108,7 +108,7 @@ class _BaseMLP(BaseEstimator):
                  "a list of nnzero callbacks")):
             if not ok:
                 raise ConfigError(f"{name} must be {expected}, got {getattr(self, name)!r}")
-        return hidden, as_dtype(self.dtype)
+        return hidden, None if self.dtype is None else as_dtype(self.dtype)
 
     def _build(self, hidden, n_features, n_outputs, dtype):
         act = ACTIVATIONS[self.activation]
@@ -138,8 +138,11 @@ class _BaseMLP(BaseEstimator):
         if partial and self.early_stopping:
             raise ConfigError("partial_fit does not support early_stopping=True")
         first = not hasattr(self, "model_") or not (partial or self.warm_start)
+        if dtype is None:       # follow X, as scikit-learn does: float32 stays, anything else is float64
+            dtype = self.model_.dtype if not first else (np.float64, np.float32)
         X, y = validate_data(self, X, y, reset=first, dtype=dtype, order="C",
                              multi_output=not self._is_classifier, y_numeric=not self._is_classifier)
+        dtype = X.dtype
         target = self._encode_target(y, first, partial, classes, dtype)
         weight = self._weights(X, target, sample_weight, partial)
         if first:
@@ -236,7 +239,6 @@ class _BaseMLP(BaseEstimator):
         if params["schedule"] is not None:
             params["schedule"] = optimizers.get_schedule(params["schedule"]).config()
         params["hidden_layer_sizes"] = list(self._settings()[0])
-        params["dtype"] = self.model_.dtype.name
         model = self.model_
         if self._is_classifier and self.classes_.dtype == object:   # e.g. strings in an object array
             model.classes_ = self.classes_.astype(str)
@@ -263,7 +265,7 @@ class _BaseMLP(BaseEstimator):
             params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
             est = cls(**params)
             hidden, dtype = est._settings()
-            expected = est._build(hidden, model.n_features, model.n_outputs, dtype).config()
+            expected = est._build(hidden, model.n_features, model.n_outputs, dtype or model.dtype).config()
             curve = [float(v) for v in meta["loss_curve"]]
             scores = None if meta["validation_scores"] is None else [float(v) for v in meta["validation_scores"]]
             n_iter, t = int(meta["n_iter"]), int(meta["t"])
