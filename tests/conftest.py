@@ -1,7 +1,11 @@
 """Shared fixtures. Keep this small and generic; put test-specific helpers in the test file."""
 
+import os
+
 import numpy as np
 import pytest
+
+pytest_plugins = ["pytester"]     # for test_suite_hygiene.py: runs pytest on made-up test files
 
 
 @pytest.fixture
@@ -32,3 +36,32 @@ def studio_model(tmp_path_factory):
     path = tmp_path_factory.mktemp("studio") / "model.safetensors"
     assert main(["train", "--hidden", "128", "--epochs", "2", "--out", str(path), "--quiet"]) == 0
     return path
+
+
+# -- in CI, a missing optional dependency is a failure, not a quiet skip --------------------------
+# `pytest.importorskip` skips a test (or a whole file) when a package is missing. On a developer's
+# machine that is a convenience; in CI (where `.[test]` installs everything the suite needs) it
+# would hide a broken extra behind a line of "s". With CI set, such skips are reported as failures.
+IMPORT_SKIP = "could not import"
+
+
+def _in_ci():
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _fail_import_skip(report):
+    if report.skipped and _in_ci() and IMPORT_SKIP in str(report.longrepr):
+        report.outcome = "failed"
+        report.longrepr = f"CI is set and a dependency is missing: {report.longrepr}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    outcome = yield
+    _fail_import_skip(outcome.get_result())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    _fail_import_skip(outcome.get_result())

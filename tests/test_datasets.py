@@ -36,6 +36,7 @@ def test_bundled_mnist_known_content(mnist):
     assert abs(X.mean() / 255 - 0.1307) < 5e-5 and abs(X.std() / 255 - 0.3081) < 5e-5
 
 
+@pytest.mark.slow
 def test_normalize_gives_float32_in_unit_interval(mnist):
     (X, _), (Xt, _) = mnist
     (Xn, y), (Xtn, _) = load_mnist(normalize=True)

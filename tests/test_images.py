@@ -78,6 +78,7 @@ def test_preprocess_arrays_of_either_range():
     assert np.array_equal(preprocess_digit(gray), load_digit(draw()))
 
 
+@pytest.mark.slow
 def test_a_trained_model_reads_drawn_digits(mnist_small):
     (X, y), _ = mnist_small
     model = nz.mlp(784, [64], 10)

@@ -69,6 +69,7 @@ def trained(mnist_small):
     return model, Xt[:500], yt[:500]
 
 
+@pytest.mark.slow
 def test_full_report(trained, tmp_path):
     model, Xt, yt = trained
     index = write_report(model, tmp_path / "report", Xt, yt)
@@ -115,6 +116,7 @@ def test_report_needs_both_test_arrays(trained, tmp_path):
         write_report(model, tmp_path, Xt, yt[:-1])
 
 
+@pytest.mark.slow
 def test_report_command(trained, tmp_path, capsys):
     io = pytest.importorskip("nnzero.io")
     model, Xt, yt = trained

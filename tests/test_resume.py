@@ -149,6 +149,7 @@ def long_reference(train_file, tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_cli_resumes_exactly_from_every_epoch(train_file, es_reference, tmp_path, monkeypatch, capsys):
     history = nz.load(es_reference).history
     stopped = len(history)

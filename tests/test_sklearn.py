@@ -272,6 +272,7 @@ def test_bad_parameters_fail_at_fit(digits, params, message):
 
 
 # -- inside scikit-learn --------------------------------------------------------------------------
+@pytest.mark.slow
 def test_pipeline_grid_search_and_cross_val_score(digits):
     X, y = digits[0][:600], digits[1][:600]
     pipe = make_pipeline(StandardScaler(), MLPClassifier((32,), max_iter=100, random_state=0))

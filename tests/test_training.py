@@ -381,6 +381,7 @@ def test_divergence_in_the_first_epoch_keeps_the_initial_weights(rng):
 
 # -- real data ----------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_mnist_subset_sanity(mnist_small):
     (X_train, y_train), (X_test, y_test) = mnist_small
     model = nz.mlp(784, [64], 10)

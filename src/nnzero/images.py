@@ -17,15 +17,20 @@ Only reading files needs Pillow (``pip install nnzero[image]``); it is imported 
 """
 
 import math
+import os
+import warnings
 
 import numpy as np
 
+from . import budget
 from .errors import DataError
 from .safety import check_input
 
 SIDE, BOX = 28, 20            # MNIST: 28×28 images, the digit fitted in a 20×20 box
 NOISE = 0.1                   # ink below this fraction of the maximum is treated as background
 MIN_CONTRAST = 0.1            # ink must differ from the background by this much (of full scale)
+MAX_PIXELS = 89_478_485       # Pillow's own warning level (~ a 9459×9459 image): no digit is larger
+MAX_SIDE = 2048               # larger images are reduced to this before the float work
 
 
 def preprocess_digit(image):
@@ -110,28 +115,71 @@ def load_digit(source):
         img, name = source, "the image"
     else:
         name = str(source)
-        check_input(source, "image file")      # before opening: a FIFO would block
+        if isinstance(source, (str, os.PathLike)):
+            check_input(source, "image file")  # before opening: a FIFO would block
         try:
-            img = Image.open(source)
+            img = _open_checked(Image, source, name)
             img.load()
+        except DataError:
+            raise
         except FileNotFoundError:
             raise DataError(f"image file {name} does not exist") from None
-        except (UnidentifiedImageError, OSError, ValueError) as exc:
+        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
             raise DataError(f"cannot read {name} as an image: {exc}") from None
     try:
         img = ImageOps.exif_transpose(img)
     except Exception:  # a broken EXIF block should not stop us reading the pixels
         pass
+    img = _shrunk(img)
     try:
         return preprocess_digit(_grayscale(img))
     except DataError as exc:
         raise DataError(f"{name}: {exc}") from None
 
 
+def _open_checked(Image, source, name):
+    """Image.open (which reads only the header), then the pixel count and the decoded size
+    checked before a pixel is decoded: a clear error instead of Pillow's bomb warning/error."""
+    limit = Image.MAX_IMAGE_PIXELS
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            Image.MAX_IMAGE_PIXELS = None            # our own check below, with our own words
+            img = Image.open(source)
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
+    width, height = img.size
+    pixels = width * height
+    if pixels > MAX_PIXELS:
+        img.close()
+        raise DataError(f"{name}: the image is {width}×{height} = {pixels / 1e6:.0f} million pixels, more "
+                        f"than the {MAX_PIXELS / 1e6:.0f} million a digit image may have; scale it down first")
+    per_pixel = 4 * max(len(img.getbands()), 1)      # at most 4 bytes a band (modes I, F)
+    budget.check(pixels * per_pixel, f"{name}: decoding the {width}×{height} image")
+    return img
+
+
+def _shrunk(img):
+    """A very large image reduced (box filter, by an integer factor) to at most MAX_SIDE pixels a
+    side before the float work, which needs ~30 bytes a pixel: the result differs only in rounding,
+    as the digit ends up 20 pixels tall anyway."""
+    factor = math.ceil(max(img.size) / MAX_SIDE)
+    if factor <= 1:
+        return img
+    if img.mode == "P":
+        img = img.convert("RGBA")
+    try:
+        return img.reduce(factor)
+    except (ValueError, NotImplementedError):
+        return img
+
+
 def _grayscale(img):
     """A PIL image → 2-D float array in [0, 1]."""
     if img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):      # 16/32-bit grayscale
         a = np.asarray(img, dtype=np.float64)
+        if not np.isfinite(a).all():
+            raise DataError("the image contains NaN or infinite pixels")
         lo, hi = a.min(), a.max()
         return (a - lo) / (hi - lo) if hi > lo else np.zeros_like(a)
     if img.mode == "P":

@@ -12,6 +12,7 @@ import numpy as np
 from . import layers as L
 from . import losses
 from .errors import ConfigError, DataError, NotFittedError, ShapeError
+from .rows import as_lazy, is_lazy
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
 
@@ -172,8 +173,11 @@ class Sequential:
 
     # -- input checking ----------------------------------------------------------------------------
     def check_X(self, X, name="X"):
-        """``X`` as a C-contiguous 2-D array of the model's dtype, or a clear error."""
-        X = np.asarray(X)
+        """``X`` as a C-contiguous 2-D array of the model's dtype, or a clear error. A memory
+        map (or LazyRows) stays on disk: LazyRows of the model's dtype, checked in chunks."""
+        lazy = is_lazy(X)
+        if not lazy:
+            X = np.asarray(X)
         if X.dtype == object or not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
             raise DataError(f"{name} must be numeric, got dtype {X.dtype}")
         if X.ndim == 1 and X.size == self.n_features:
@@ -185,6 +189,8 @@ class Sequential:
             raise DataError(f"{name} is empty: got 0 samples")
         if X.shape[1] != self.n_features:
             raise ShapeError(f"model expected {self.n_features} input features, got {X.shape[1]}")
+        if lazy:
+            return as_lazy(X, self.dtype).check_finite(name)
         X = np.ascontiguousarray(X, dtype=self.dtype)
         if not np.isfinite(X).all():
             raise DataError(f"{name} contains NaN or infinite values")

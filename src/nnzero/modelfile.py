@@ -26,7 +26,7 @@ import re
 
 import numpy as np
 
-from . import preprocessing
+from . import budget, preprocessing
 from .callbacks import HISTORY_KEYS
 from .errors import ModelFileError, NnzeroError
 from .layers import Dense
@@ -63,6 +63,10 @@ def read_bytes(path):
             if size > MAX_FILE_BYTES:
                 raise ModelFileError(f"{path}: {size} bytes is larger than the {MAX_FILE_BYTES}-byte "
                                      "limit for model files")
+            try:
+                budget.check(size, f"{path}: the model file")
+            except NnzeroError as exc:
+                raise ModelFileError(str(exc)) from None
             data = f.read(size + 1)
     except FileNotFoundError:
         raise ModelFileError(f"{path}: no such file") from None

@@ -48,9 +48,14 @@ def standardize(X):
     """The standardize spec fitted to training rows X (n, d): μ_j and σ_j of each column, in
     float64; a constant column gets σ = 1 (it becomes 0, not NaN)."""
     X = np.asarray(X, dtype=np.float64)
-    mean, std = X.mean(axis=0), X.std(axis=0)
+    return standardize_spec(X.mean(axis=0), X.std(axis=0))
+
+
+def standardize_spec(mean, std):
+    """The standardize spec for column means and standard deviations (float64 arrays)."""
+    std = np.array(std, dtype=np.float64)
     std[~(std > 1e-12 * np.maximum(1.0, np.abs(mean)))] = 1.0
-    return {"kind": "standardize", "mean": mean.tolist(), "std": std.tolist()}
+    return {"kind": "standardize", "mean": np.asarray(mean, np.float64).tolist(), "std": std.tolist()}
 
 
 def is_pixels(X):
@@ -68,8 +73,11 @@ def choose(X, pixel_spec=SCALE_255):
     ``pixel_spec`` (a recipe's) for pixel-like data, else :func:`standardize` fitted to X."""
     if is_pixels(X):
         return pixel_spec, "784 integer columns in 0..255 (pixels)"
-    lo, hi = float(np.min(X)), float(np.max(X))
-    return standardize(X), f"{np.shape(X)[1]} columns of values in [{lo:.4g}, {hi:.4g}], not 784 pixels of 0..255"
+    return standardize(X), choice_reason(X.shape[1], float(np.min(X)), float(np.max(X)))
+
+
+def choice_reason(n_columns, lo, hi):
+    return f"{n_columns} columns of values in [{lo:.4g}, {hi:.4g}], not 784 pixels of 0..255"
 
 
 def apply(X, spec, dtype=np.float32):

@@ -283,7 +283,7 @@ def _fit(model, X, y, epochs, batch_size, optimizer, validation_data, validation
             order = rng.permutation(n) if (shuffle and bs < n) else None
             loss_sum, correct, lr = 0.0, 0, optimizer.lr
             for b in range(n_batches):
-                if order is None and bs == n:
+                if order is None and bs == n and isinstance(X, np.ndarray):
                     xb, tb, wb = X, target, weight                     # full batch: no copy
                 else:
                     idx = order[b * bs:(b + 1) * bs] if order is not None else np.arange(b * bs, min(n, (b + 1) * bs))
@@ -355,5 +355,5 @@ def _call(callbacks, hook, *args):
 def _diverged(epoch, batch, what, optimizer, lr, X, good_epoch):
     where = f"epoch {epoch + 1}" + (f", batch {batch + 1}" if batch is not None else "")
     kept = f"the weights after epoch {good_epoch}" if good_epoch else "the initial weights"
-    scale = float(np.abs(X).max()) if X.size else None
+    scale = float(np.abs(X).max()) if isinstance(X, np.ndarray) and X.size else None   # not a memmap's rows
     return f"training diverged at {where}: {what}. The model keeps {kept}. {likely_cause(optimizer, lr, scale)}"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import preprocessing
+from .. import preprocessing, rows
 from ..errors import ConfigError, DataError
 
 # 'standardize' is fitted to the training rows when they are loaded (mean and std per column).
@@ -103,10 +103,10 @@ def add_label_arguments(p, test=False):
         p.add_argument("--test-labels", metavar="FILE", help="labels (.npy) for a --test-data .npy file")
 
 
-def read_data(path, label_column=None, labels=None, what="--data", need_labels=True):
+def read_data(path, label_column=None, labels=None, what="--data", need_labels=True, mmap=False):
     """(X, y or None) from a CSV/NPY/NPZ file (and a labels .npy). With ``need_labels``, a file
     without labels is an error that says how to name them; without it, a CSV without a header
-    row is all features."""
+    row is all features. ``mmap``: an .npy X is memory-mapped, read batch by batch."""
     from .. import datasets
 
     kind = str(path).lower().rpartition(".")[2]
@@ -115,7 +115,7 @@ def read_data(path, label_column=None, labels=None, what="--data", need_labels=T
     kwargs = {"label_column": label_column} if label_column is not None else {}
     if kind == "csv" and label_column is None and not need_labels and datasets.read_header(path) is None:
         kwargs = {"label_column": None}
-    X, y = datasets.load_file(path, labels=labels, **kwargs)
+    X, y = datasets.load_file(path, labels=labels, mmap=mmap, **kwargs)
     if y is None and need_labels:
         if kind == "csv":
             how = "name its label column with --label-column NAME|INDEX"
@@ -127,9 +127,9 @@ def read_data(path, label_column=None, labels=None, what="--data", need_labels=T
     return X, y
 
 
-def load_labelled(path, what="--data", label_column=None, labels=None):
+def load_labelled(path, what="--data", label_column=None, labels=None, mmap=False):
     """(X, y) from a CSV/NPZ file (or an NPY pair), which must have labels."""
-    return read_data(path, label_column, labels, what)
+    return read_data(path, label_column, labels, what, mmap=mmap)
 
 
 def add_data_arguments(p, data_help="a CSV/NPY/NPZ file of rows instead of a dataset"):
@@ -141,15 +141,15 @@ def add_data_arguments(p, data_help="a CSV/NPY/NPZ file of rows instead of a dat
     add_label_arguments(p)
 
 
-def load_rows(args, model, labelled=False):
+def load_rows(args, model, labelled=False, mmap=False):
     """(X raw rows, y or None, description) from --data FILE, or the dataset's --split.
-    With ``labelled``, a file without labels is an error."""
+    With ``labelled``, a file without labels is an error; ``mmap``: see :func:`read_data`."""
     from .. import datasets
 
     if args.data is not None:
         if args.dataset is not None or args.data_dir is not None:
             raise ConfigError("give --data FILE or --dataset/--data-dir, not both")
-        X, y = read_data(args.data, args.label_column, args.labels, need_labels=labelled)
+        X, y = read_data(args.data, args.label_column, args.labels, need_labels=labelled, mmap=mmap)
         return X, y, args.data
     if args.label_column is not None or args.labels is not None:
         raise ConfigError("--label-column and --labels apply to a --data file")
@@ -166,12 +166,17 @@ def model_inputs(model, X, spec=None):
     model file), then the model's shape and finiteness checks."""
     if spec is None:
         spec = (getattr(model, "metadata", None) or {}).get("preprocessing") or preprocessing.NONE
-    X = np.asarray(X)
+    lazy = rows.is_lazy(X)           # a memory map: preprocessed batch by batch as it is read
+    if not lazy:
+        X = np.asarray(X)
     if X.ndim == 2 and X.shape[1] != model.n_features:
         hint = (" (if one column is the label, name it with --label-column INDEX to leave it out)"
                 if X.shape[1] == model.n_features + 1 else "")
         raise DataError(f"the data have {X.shape[1]} features per row, but the model expects "
                         f"{model.n_features}{hint}")
+    if lazy:
+        lazy_rows = X if isinstance(X, rows.LazyRows) else rows.LazyRows(X)
+        return model.check_X(lazy_rows.preprocessed(spec, model.dtype))
     return model.check_X(preprocessing.apply(X, spec, model.dtype))
 
 

@@ -35,7 +35,7 @@ def add_parser(subparsers):
 
 def run(args):
     model = io.load(args.model)
-    X, y, where = common.load_rows(args, model, labelled=True)
+    X, y, where = common.load_rows(args, model, labelled=True, mmap=True)   # .npy + --labels: mapped
     X = common.model_inputs(model, X)
     result = model.evaluate(X, y)
     report = {"data": where, "n": int(len(X)), "loss": result["loss"], "accuracy": result["accuracy"]}

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import io, preprocessing, recipes, safety
+from .. import io, preprocessing, recipes, rows, safety
 from ..callbacks import EarlyStopping, History
 from ..errors import ConfigError, DataError, TrainingDivergedError
 from ..layers import ACTIVATIONS
@@ -352,7 +352,8 @@ def _load_data(source, seed):
         info = {"kind": "dataset", "name": name, "data_dir": source.get("data_dir")}
     else:
         column = source.get("label_column")
-        train = common.load_labelled(source["path"], "--data", column, source.get("labels"))
+        # X.npy with --labels is memory-mapped: read batch by batch, never loaded whole.
+        train = common.load_labelled(source["path"], "--data", column, source.get("labels"), mmap=True)
         test, split = None, source.get("test_split") or 0.0
         if source.get("test_data"):
             test = common.load_labelled(source["test_data"], "--test-data", column, source.get("test_labels"))
@@ -360,6 +361,8 @@ def _load_data(source, seed):
                 "test_data": source.get("test_data"), "test_split": split, "label_column": column,
                 "labels": source.get("labels"), "test_labels": source.get("test_labels")}
     info["sha256"] = datasets.dataset_checksum(*train)
+    if rows.is_lazy(train[0]):
+        train = (rows.LazyRows(train[0]), train[1])   # the split below indexes it without reading
     if source["kind"] == "file" and not source.get("test_data") and info["test_split"]:
         # Its own stream, derived from the seed, so a resumed run holds out the same rows.
         rng = np.random.default_rng([seed, 0x7E57])
@@ -376,12 +379,12 @@ def _preprocessing(args, recipe_spec, source, X):
     """The run's preprocessing and why it was chosen: the flag's; for a named dataset the
     recipe's; for a file, the recipe's if its rows look like pixels, else standardize."""
     if args.preprocessing == "standardize":
-        return preprocessing.standardize(X), "set by --preprocessing standardize"
+        return rows.standardize(X), "set by --preprocessing standardize"
     if args.preprocessing is not None:
         return recipe_spec, f"set by --preprocessing {args.preprocessing}"
     if source["kind"] == "dataset":
         return recipe_spec, f"the {args.recipe or 'default'} recipe's"
-    spec, reason = preprocessing.choose(X, recipe_spec)
+    spec, reason = rows.choose(X, recipe_spec)
     return spec, f"chosen as the data have {reason} (--preprocessing to change)"
 
 

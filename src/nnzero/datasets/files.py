@@ -14,7 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import budget
 from ..errors import DataError
+from ..rows import chunk_rows, find_mmap, release_pages
 from ..safety import check_input
 from .csvfile import load_csv
 
@@ -51,7 +53,8 @@ def _check_array(arr: np.ndarray, where: str, role: str) -> np.ndarray:
     """Common checks: non-empty, finite; X becomes 2-D (n, features), y stays 1-D."""
     if arr.size == 0 or arr.ndim == 0:
         raise DataError(f"{where}: {role} is empty or a scalar (shape {arr.shape})")
-    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+    # A memory map is checked for finite values later, in chunks, by the model (nnzero.rows).
+    if arr.dtype.kind == "f" and not isinstance(arr, np.memmap) and not np.isfinite(arr).all():
         bad = np.argwhere(~np.isfinite(arr))[0]
         raise DataError(f"{where}: {role} has a non-finite value ({arr[tuple(bad)]}) at index "
                         f"{tuple(int(i) for i in bad)}")
@@ -67,9 +70,10 @@ def _check_array(arr: np.ndarray, where: str, role: str) -> np.ndarray:
     return arr.reshape(arr.shape[0], -1)  # images (n, 28, 28) → (n, 784)
 
 
-def load_npy(path, role="X") -> np.ndarray:
+def load_npy(path, role="X", mmap=False) -> np.ndarray:
     """Load one numeric array from a ``.npy`` file → X (n, features), or with ``role="y"``
-    labels (n,) (numbers or unicode class names); never unpickles."""
+    labels (n,) (numbers or unicode class names); never unpickles. ``mmap``: open it as a
+    read-only ``np.memmap`` (nothing read yet) for data bigger than memory."""
     path = Path(path)
     where = str(path)
     try:
@@ -79,8 +83,9 @@ def load_npy(path, role="X") -> np.ndarray:
             if have != nbytes:
                 raise DataError(f"{where}: header declares {dtype} {shape} = {nbytes} bytes but "
                                 f"the file holds {have}; it is truncated or corrupted")
+            budget.check(nbytes, f"{where}: the array {dtype} {shape}")
             f.seek(0)
-            arr = np.load(f, allow_pickle=False)
+            arr = np.load(path if mmap else f, allow_pickle=False, mmap_mode="r" if mmap else None)
     except DataError:
         raise
     except OSError as e:
@@ -90,9 +95,11 @@ def load_npy(path, role="X") -> np.ndarray:
     return _check_array(arr, where, role)
 
 
-def _zip_member_ok(zf: zipfile.ZipFile, name: str, where: str) -> None:
-    """Check a .npz member's header and sizes before numpy allocates its array."""
+def _zip_member_ok(zf: zipfile.ZipFile, name: str, where: str) -> int:
+    """Check a .npz member's header and sizes before numpy allocates its array → its bytes.
+    The zip directory's size comes first: not a byte is decompressed for a member over budget."""
     info = zf.getinfo(name)
+    budget.check(info.file_size, f"{where}: member {name!r} (decompressed size from the zip directory)")
     if info.compress_type == zipfile.ZIP_STORED:
         plausible = info.compress_size
     elif info.compress_type == zipfile.ZIP_DEFLATED:
@@ -109,6 +116,7 @@ def _zip_member_ok(zf: zipfile.ZipFile, name: str, where: str) -> None:
     if header_len + nbytes != info.file_size:
         raise DataError(f"{where}: member {name!r} declares {dtype} {shape} = {nbytes} bytes but "
                         f"holds {info.file_size - header_len}; the file is truncated or corrupted")
+    return nbytes
 
 
 def load_npz(path):
@@ -132,8 +140,8 @@ def load_npz(path):
                                 f"{', '.join(sorted(names)) or 'no arrays'})")
             y_key = next((k for k in Y_KEYS if k in names), None)
             keys = [k for k in (x_key, y_key) if k is not None]
-            for k in keys:
-                _zip_member_ok(zf, names[k], where)
+            total = sum(_zip_member_ok(zf, names[k], where) for k in keys)
+            budget.check(total, f"{where}: its arrays {' and '.join(keys)} together")
         with np.load(path, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in keys}
     except DataError:
@@ -151,14 +159,15 @@ def load_npz(path):
     return X, y
 
 
-def load_file(path, labels=None, **kwargs):
+def load_file(path, labels=None, mmap=False, **kwargs):
     """Load ``(X, y or None)`` from a data file, by extension: .csv, .npz, or .npy (X only).
 
     ``labels``: a separate ``.npy`` file of labels (n,) for an X file without them
-    (``X.npy`` + ``y.npy``). Keyword arguments go to :func:`load_csv` (label_column=, ...).
+    (``X.npy`` + ``y.npy``). ``mmap``: an .npy X comes back as a read-only memory map (see
+    :mod:`nnzero.rows`). Keyword arguments go to :func:`load_csv` (label_column=, ...).
     """
     if labels is not None:
-        X, y = load_file(path, **kwargs)
+        X, y = load_file(path, mmap=mmap, **kwargs)
         if y is not None:
             raise DataError(f"{path}: already holds labels; give a separate labels file only "
                             f"for data without them")
@@ -176,7 +185,7 @@ def load_file(path, labels=None, **kwargs):
     if suffix == ".npz":
         return load_npz(path)
     if suffix == ".npy":
-        return load_npy(path), None
+        return load_npy(path, mmap=mmap), None
     raise DataError(f"{path}: unsupported data file type {suffix or '(no extension)'!r}; "
                     f"expected .csv, .npz or .npy (for IDX files use --data-dir)")
 
@@ -208,5 +217,11 @@ def dataset_checksum(X, y=None) -> str:
             raise DataError(f"dataset_checksum: {role} has dtype object; expected numbers")
         arr = arr.astype(arr.dtype.newbyteorder("<"), copy=False)  # no copy on x86/ARM
         h.update(f"{role}:{arr.dtype.str}:{arr.shape};".encode())
-        h.update(memoryview(np.ascontiguousarray(arr)).cast("B"))
+        # In ~16 MB pieces (same digest), releasing a memory map's pages as it goes.
+        step = chunk_rows(arr[:1].nbytes) if arr.ndim else 1
+        for start in range(0, max(1, len(arr)) if arr.ndim else 1, step):
+            piece = arr[start:start + step] if arr.ndim else arr
+            h.update(memoryview(np.ascontiguousarray(piece)).cast("B"))
+            if isinstance(arr, np.memmap):
+                release_pages(find_mmap(arr))
     return h.hexdigest()

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import budget
 from ..errors import DataError, IDXFormatError
 from .._atomic import atomic_write
 from ..safety import check_input
@@ -186,6 +187,7 @@ def _read_idx_stream(f, name: str) -> np.ndarray:
     if nbytes > MAX_PAYLOAD_BYTES:
         raise IDXFormatError(f"{name}: IDX header declares {_describe(dims, dtype)} = {nbytes} "
                              f"bytes, over the {MAX_PAYLOAD_BYTES}-byte limit; refusing to read it")
+    budget.check(nbytes, f"{name}: the IDX array {_describe(dims, dtype)}")
     if size is not None and not is_gzip and size != header_len + nbytes:
         # Uncompressed with a known size: check the payload length before reading anything.
         have = size - header_len
@@ -200,6 +202,22 @@ def _read_idx_stream(f, name: str) -> np.ndarray:
     # grows with what really decompresses, so a lying header costs nothing.
     buf = _read_payload(stream, nbytes, name, size is not None and not is_gzip, dims, dtype)
     return _to_array(buf, dtype, dims)
+
+
+def read_idx_header(path_or_fileobj) -> tuple:
+    """The dimensions an IDX file declares (gzip or not), reading only its header: to cross-check
+    files (e.g. images against labels) before any payload is read."""
+    def header(f, name):
+        head = f.read(2)
+        f.seek(-len(head), io.SEEK_CUR)
+        stream = gzip.GzipFile(fileobj=f, mode="rb") if head == _GZIP_MAGIC else f
+        return _parse_header(stream, name)[1]
+
+    if hasattr(path_or_fileobj, "read"):
+        return _guarded(header, path_or_fileobj, str(getattr(path_or_fileobj, "name", "<IDX stream>")))
+    check_input(path_or_fileobj)
+    with open(path_or_fileobj, "rb") as f:
+        return _guarded(header, f, str(path_or_fileobj))
 
 
 def read_idx(path_or_fileobj) -> np.ndarray:
@@ -266,4 +284,4 @@ def write_idx(path, array) -> None:
             f.write(memoryview(payload).cast("B"))
 
 
-__all__ = ["read_idx", "write_idx", "IDX_DTYPES", "MAX_PAYLOAD_BYTES"]
+__all__ = ["read_idx", "read_idx_header", "write_idx", "IDX_DTYPES", "MAX_PAYLOAD_BYTES"]

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import ConfigError, DataError, DownloadError
 from .download import DEFAULT_TIMEOUT, cache_dir, download, file_digest
-from .idx import _guarded, _read_idx_stream
+from .idx import _guarded, _read_idx_stream, read_idx, read_idx_header
 
 #: role -> canonical file name, the same for the three datasets.
 IDX_FILES = {
@@ -237,7 +237,7 @@ def _read_user_dir(spec: DatasetSpec, data_dir) -> dict:
         if path is None:
             missing.append(f"{fname[:-3]}[.gz]")
             continue
-        out[role] = (_read_file(path), str(path))
+        out[role] = (path, str(path))        # read later, header first (see _split)
     if missing:
         raise DataError(f"data_dir {folder} lacks {', '.join(missing)}; expected the four IDX "
                         f"files {', '.join(f[:-3] + '[.gz]' for f in spec.files.values())}")
@@ -248,8 +248,12 @@ def _split(spec: DatasetSpec, raw: dict, train: bool):
     """Parse and cross-check one split → X (n, 784) uint8, y (n,) uint8."""
     prefix = "train" if train else "test"
     (xb, xname), (yb, yname) = raw[prefix + "_images"], raw[prefix + "_labels"]
-    images = _guarded(_read_idx_stream, io.BytesIO(xb), xname)
-    labels = _guarded(_read_idx_stream, io.BytesIO(yb), yname)
+    labels = _read(yb, yname)
+    # The images' header against the labels before their payload: a lying count costs nothing.
+    declared = read_idx_header(xb if isinstance(xb, Path) else io.BytesIO(xb))
+    if labels.ndim == 1 and declared[0] != len(labels):
+        raise DataError(f"{yname}: {len(labels)} labels for the {declared[0]} images {xname} declares")
+    images = _read(xb, xname)
     if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != spec.image_shape:
         raise DataError(f"{xname}: expected uint8 images of shape (n, "
                         f"{', '.join(map(str, spec.image_shape))}), got {images.dtype} "
@@ -264,6 +268,13 @@ def _split(spec: DatasetSpec, raw: dict, train: bool):
         raise DataError(f"{yname}: label {top} out of range; {spec.title} has classes "
                         f"0..{len(spec.classes) - 1}")
     return images.reshape(len(images), -1), labels
+
+
+def _read(source, name):
+    """An IDX array from bytes (checksummed copies) or a path (a user's folder, streamed)."""
+    if isinstance(source, Path):
+        return read_idx(source)
+    return _guarded(_read_idx_stream, io.BytesIO(source), name)
 
 
 def _normalized(X: np.ndarray) -> np.ndarray:
