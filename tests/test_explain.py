@@ -95,7 +95,7 @@ def test_format_explanation_draws_square_inputs_and_truncates_vectors(rng):
 
 
 def test_explain_command(tmp_path, capsys):
-    io = pytest.importorskip("nnzero.io")
+    io = pytest.importorskip("nnzero.serialization")
     model = _hand_model()
     model.classes_ = np.array([0, 1, 2])
     path = tmp_path / "m.safetensors"

@@ -36,8 +36,8 @@ RUNS = {"adam": dict(rows=2000, validation_split=0.1), "sgd": dict(rows=600, val
 def test_checkpoint_resumes_to_the_same_bytes(mnist_rows, name):
     X, y, _ = mnist_rows
     rows, split = RUNS[name]["rows"], RUNS[name]["validation_split"]
-    model, optimizer, state = nz.load_checkpoint(FIXTURES / f"{name}_ckpt.safetensors") \
-        if hasattr(nz, "load_checkpoint") else nz.io.load_checkpoint(FIXTURES / f"{name}_ckpt.safetensors")
+    model, optimizer, state = nz.load_checkpoint(FIXTURES / f"{name}_ckpt.safetensors")
+
     assert (state["epoch"], state["epochs"]) == (1, 2)
     before = model.get_weights()
     model.fit(X[:rows], y[:rows], epochs=state["epochs"], batch_size=state["batch_size"], optimizer=optimizer,

@@ -115,7 +115,7 @@ def test_bad_files_are_data_errors(tmp_path):
 
 
 def test_explain_command_reads_an_image(tmp_path, capsys):
-    io = pytest.importorskip("nnzero.io")
+    io = pytest.importorskip("nnzero.serialization")
     from nnzero.cli import main
 
     model = nz.mlp(784, [8], 10).build(seed=0)

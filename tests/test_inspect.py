@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import nnzero as nz
-from nnzero.inspect import DiagnosticWarning, Diagnostics, check_gradients, format_diagnostics
+from nnzero.diagnostics import DiagnosticWarning, Diagnostics, format_diagnostics
+from nnzero.gradcheck import check_gradients
 
 ACTIVATIONS = {"relu": nz.ReLU, "leaky_relu": lambda: nz.LeakyReLU(0.1), "tanh": nz.Tanh,
                "sigmoid": nz.Sigmoid}
@@ -93,7 +94,7 @@ def test_max_entries_checks_a_subset(rng):
 
 
 def test_default_checks_a_sample_and_none_checks_everything(rng):
-    from nnzero.inspect import MAX_ENTRIES, compare_gradients
+    from nnzero.gradcheck import MAX_ENTRIES, compare_gradients
 
     model = nz.mlp(40, [30], 3, dtype="float64").build(seed=0)     # 0.W has 1200 entries
     X, y = rng.standard_normal((6, 40)), rng.integers(0, 3, 6)
@@ -219,7 +220,7 @@ def test_without_diagnostics_nothing_is_recorded(rng):
 
 
 def test_diagnostics_survive_the_model_file(tmp_path, rng):
-    io = pytest.importorskip("nnzero.io")
+    io = pytest.importorskip("nnzero.serialization")
     model = nz.mlp(3, [4], 2)
     model.fit(rng.standard_normal((20, 3)), rng.integers(0, 2, 20), epochs=2, batch_size=5,
               diagnostics=True, seed=0)

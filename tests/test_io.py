@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import nnzero as nz
-from nnzero import io, preprocessing
+from nnzero import serialization as io, preprocessing
 from nnzero.errors import ConfigError, ModelFileError, NotFittedError
 
 SRC = str(Path(nz.__file__).resolve().parents[1])

@@ -118,7 +118,7 @@ def test_report_needs_both_test_arrays(trained, tmp_path):
 
 @pytest.mark.slow
 def test_report_command(trained, tmp_path, capsys):
-    io = pytest.importorskip("nnzero.io")
+    io = pytest.importorskip("nnzero.serialization")
     model, Xt, yt = trained
     io.save(model, tmp_path / "m.safetensors")
     np.savez(tmp_path / "test.npz", X=Xt[:100], y=yt[:100])

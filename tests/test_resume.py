@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import nnzero as nz
-from nnzero import io, recipes
+from nnzero import serialization as io, recipes
 from nnzero.cli import main
 from nnzero.cli.checkpointing import Checkpointer
 from nnzero.errors import ConfigError, DataError

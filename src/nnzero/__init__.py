@@ -5,9 +5,8 @@
     history = model.fit(X, y, epochs=10, batch_size=128, optimizer=nz.Adam(1e-3), seed=0)
 """
 
-__version__ = "0.1.0"
-
-from . import datasets, initializers, losses, metrics, optimizers
+from . import datasets, initializers, losses, metrics, optimizers, recipes, serialization
+from ._version import __version__
 from .callbacks import Callback, EarlyStopping, History, LambdaCallback
 from .errors import (
     ConfigError,
@@ -18,34 +17,33 @@ from .errors import (
     ShapeError,
     TrainingDivergedError,
 )
+from .gradcheck import check_gradients
 from .layers import Dense, Dropout, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from .losses import MeanSquaredError, SoftmaxCrossEntropy
 from .model import Sequential, mlp
 from .optimizers import SGD, Adam, AdamW, Constant, Cosine, StepDecay, Warmup
+from .serialization import load, load_checkpoint, save, save_checkpoint
 
 __all__ = [
     "Adam", "AdamW", "Callback", "ConfigError", "Constant", "Cosine", "DataError", "Dense",
     "Dropout", "EarlyStopping", "History", "LambdaCallback", "LeakyReLU", "MeanSquaredError",
     "ModelFileError", "NnzeroError", "NotFittedError", "ReLU", "SGD", "Sequential", "ShapeError",
     "Sigmoid", "Softmax", "SoftmaxCrossEntropy", "StepDecay", "Tanh", "TrainingDivergedError",
-    "Warmup", "datasets", "initializers", "losses", "metrics", "mlp", "optimizers",
+    "Warmup", "check_gradients", "datasets", "initializers", "load", "load_checkpoint", "losses",
+    "metrics", "mlp", "optimizers", "recipes", "save", "save_checkpoint", "serialization",
 ]
 
 
+# ``nz.io`` was the old name of nnzero.serialization (it shadowed the standard library's io);
+# kept as an alias so code written before the rename still runs.
+io = serialization
+
+# Interop leaves (ONNX export; networks from scikit-learn and PyTorch) load on first use.
 _LEAVES = {"export_onnx": ".export", "from_sklearn": ".convert", "from_torch": ".convert"}
 
 
 def __getattr__(name):
-    # io, inspect and recipes pull in safetensors etc.; load them on first use.
-    if name in ("load", "save", "io", "inspect", "check_gradients", "recipes"):
-        import importlib
-
-        if name in ("load", "save"):
-            return getattr(importlib.import_module(".io", __name__), name)
-        if name == "check_gradients":
-            return importlib.import_module(".inspect", __name__).check_gradients
-        return importlib.import_module("." + name, __name__)
-    if name in _LEAVES:   # interop: leaf modules, loaded on first use
+    if name in _LEAVES:
         import importlib
 
         return getattr(importlib.import_module(_LEAVES[name], __name__), name)

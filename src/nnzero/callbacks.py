@@ -9,7 +9,7 @@ model as ``self.model`` already set::
 Set ``model.stop_training = True`` from any hook to stop after the current batch/epoch.
 ``logs`` at epoch end holds that epoch's ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy``,
 ``lr`` and ``time``. When ``fit`` continues a checkpoint, ``on_train_begin``'s ``logs["resume"]``
-is the state from :func:`nnzero.io.load_checkpoint` (EarlyStopping picks up from it).
+is the state from :func:`nnzero.load_checkpoint` (EarlyStopping picks up from it).
 """
 
 import math

@@ -33,7 +33,7 @@ def explain(model, x):
     ``predicted_index``, ``predicted_class``, ``probability`` (classifiers), ``output``.
     The probabilities equal ``model.predict_proba(x[None])[0]``.
     """
-    model._require_built()
+    model.require_built()
     x = np.asarray(x)
     if x.ndim == 2 and x.shape[0] == 1:
         x = x[0]

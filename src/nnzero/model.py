@@ -1,6 +1,7 @@
 """Sequential: a stack of layers, its forward and backward pass, and inference.
 
-The training loop itself (``fit``) lives in ``training.py``; this file is the network.
+The training loop itself lives in ``training.py`` (one layer below: it sees the model only
+through its public surface); ``Sequential.fit`` hands over to it.
 
     model = nz.Sequential([nz.Dense(784, 256), nz.ReLU(), nz.Dense(256, 10), nz.Softmax()])
     history = model.fit(X, y, epochs=10, optimizer=nz.Adam(1e-3), seed=0)
@@ -10,7 +11,8 @@ The training loop itself (``fit``) lives in ``training.py``; this file is the ne
 import numpy as np
 
 from . import layers as L
-from . import losses
+from . import losses, training
+from .callbacks import History
 from .errors import ConfigError, DataError, NotFittedError, ShapeError
 from .rows import as_lazy, is_lazy
 
@@ -117,7 +119,7 @@ class Sequential:
         state.pop("_flat", None)
         return state
 
-    def _require_built(self):
+    def require_built(self):
         if not self.built:
             raise NotFittedError("this model has no weights yet: call fit() (or build()) first")
 
@@ -136,7 +138,7 @@ class Sequential:
 
     def set_weights(self, weights):
         """Copy ``weights`` (keyed as ``params``) into the model, checking keys and shapes."""
-        self._require_built()
+        self.require_built()
         params = self.params
         if set(weights) != set(params):
             raise ShapeError(f"weights have keys {sorted(weights)}, expected {sorted(params)}")
@@ -220,6 +222,20 @@ class Sequential:
                             f"{classes.tolist()}")
         return pos.astype(np.int64)
 
+    def targets(self, y, n, name="y"):
+        """What the loss compares the outputs with: output-unit indices (n,) for a classifier
+        (through ``classes_``), else regression targets (n, n_outputs) of the model's dtype."""
+        if self.is_classifier:
+            return self.encode_labels(y, n, name)
+        y = np.asarray(y, dtype=self.dtype)
+        if y.ndim == 1:
+            y = y[:, None]
+        if y.shape != (n, self.n_outputs):
+            raise ShapeError(f"{name} must have shape ({n}, {self.n_outputs}), got {y.shape}")
+        if not np.isfinite(y).all():
+            raise DataError(f"{name} contains NaN or infinite values")
+        return np.ascontiguousarray(y)
+
     def set_classes(self, y, classes=None):
         """Choose ``classes_``: given, integer labels 0..k−1 for k outputs, or the sorted unique labels."""
         if classes is None:
@@ -242,7 +258,7 @@ class Sequential:
     def _outputs(self, X, batch_size=4096, logits=False):
         """The network's final outputs in chunks: probabilities if the stack ends in Softmax,
         unless ``logits`` (the Softmax skipped: it changes no argmax)."""
-        self._require_built()
+        self.require_built()
         X = self.check_X(X)
         stack = self.layers[:-1] if logits and isinstance(self.layers[-1], L.Softmax) else self.layers
         chunks = []
@@ -270,17 +286,14 @@ class Sequential:
 
     def evaluate(self, X, y, batch_size=4096):
         """``{"loss": ..., "accuracy": ...}`` on (X, y); accuracy is NaN for regression."""
-        from .training import loss_and_accuracy
-
-        self._require_built()
+        self.require_built()
         X = self.check_X(X)
-        target = self.encode_labels(y, len(X)) if self.is_classifier else _regression_target(self, y, len(X))
-        loss, acc = loss_and_accuracy(self, X, target, batch_size=batch_size)
+        loss, acc = training.loss_and_accuracy(self, X, self.targets(y, len(X)), batch_size=batch_size)
         return {"loss": loss, "accuracy": acc}
 
-    def fit(self, X, y, epochs=10, batch_size=128, optimizer=None, validation_data=None,
+    def fit(self, X, y, *, epochs=10, batch_size=128, optimizer=None, validation_data=None,
             validation_split=0.0, callbacks=None, seed=None, verbose="auto", shuffle=True,
-            sample_weight=None, classes=None, diagnostics=False, resume=None):
+            sample_weight=None, classes=None, diagnostics=False, resume=None) -> History:
         """Train on X (n, n_features) and labels y (n,) (targets (n, k) for regression); returns
         the :class:`~nnzero.callbacks.History` (loss, accuracy, val_loss, val_accuracy, lr, time).
 
@@ -289,14 +302,13 @@ class Sequential:
         callbacks, seed (one Generator for the whole run), verbose (0, 1, 2 or "auto": a live
         bar on a terminal), shuffle, sample_weight (n,), classes (all labels, when y lacks
         some), diagnostics (per-layer statistics in history.diagnostics), resume (the state
-        of :func:`nnzero.io.load_checkpoint`). Details: :func:`nnzero.training.fit`.
+        of :func:`nnzero.load_checkpoint`). Details: :func:`nnzero.training.fit`.
         """
-        from .training import fit
-
-        return fit(self, X, y, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
-                   validation_data=validation_data, validation_split=validation_split,
-                   callbacks=callbacks, seed=seed, verbose=verbose, shuffle=shuffle,
-                   sample_weight=sample_weight, classes=classes, diagnostics=diagnostics, resume=resume)
+        return training.fit(self, X, y, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
+                            validation_data=validation_data, validation_split=validation_split,
+                            callbacks=callbacks, seed=seed, verbose=verbose, shuffle=shuffle,
+                            sample_weight=sample_weight, classes=classes, diagnostics=diagnostics,
+                            resume=resume)
 
     # -- description -------------------------------------------------------------------------------
     def summary(self, print_fn=None):
@@ -334,34 +346,34 @@ class Sequential:
         layers = [L.from_config(spec.get("type"), spec.get("config", {})) for spec in config["layers"]]
         return cls(layers, loss=config.get("loss", "cross_entropy"), dtype=config.get("dtype", "float32"))
 
-    def save(self, path, **metadata):
-        """Write a safetensors model file (see :mod:`nnzero.io`)."""
-        from .io import save
+    # The file writer lives in the files layer above this one (nnzero.serialization), which
+    # sets this hook when it is imported (``import nnzero`` always does): the model never
+    # imports the layer above it.
+    file_writer = None
 
-        save(self, path, **metadata)
+    def save(self, path, **metadata):
+        """Write a safetensors model file: the same as ``nz.save(model, path, **metadata)``."""
+        Sequential.file_writer(self, path, **metadata)
 
     def __repr__(self):
         return f"Sequential({self.layers!r}, loss={self.loss.name!r}, dtype={self.dtype.name!r})"
 
 
-def _regression_target(model, y, n):
-    y = np.asarray(y, dtype=model.dtype)
-    if y.ndim == 1:
-        y = y[:, None]
-    if y.shape != (n, model.n_outputs):
-        raise ShapeError(f"y must have shape ({n}, {model.n_outputs}), got {y.shape}")
-    if not np.isfinite(y).all():
-        raise DataError("y contains NaN or infinite values")
-    return np.ascontiguousarray(y)
-
-
-def mlp(n_in, hidden, n_out, activation="relu", dropout=0.0, init=None, dtype="float32"):
-    """A classifier MLP: Dense → activation (→ Dropout) per hidden size, then Dense → Softmax.
-
-    ``init`` defaults to 'he' for ReLU-like activations and 'glorot' for tanh/sigmoid.
-    """
-    from .recipes import build_model
-
+def mlp(n_in, hidden, n_out, activation="relu", dropout=0.0, init=None, input_dropout=0.0,
+        dtype="float32"):
+    """A classifier MLP: (Dropout →) Dense → activation (→ Dropout) per hidden size, then
+    Dense → Softmax. ``init`` defaults to 'he' for ReLU-like activations, 'glorot' otherwise.
+    ``input_dropout`` drops input features (Hinton et al. 2012)."""
+    if activation not in L.ACTIVATIONS:
+        raise ConfigError(f"unknown activation {activation!r}; expected one of {sorted(L.ACTIVATIONS)}")
     init = init or ("glorot" if activation in ("tanh", "sigmoid") else "he")
-    settings = {"hidden": list(hidden), "activation": activation, "init": init, "dropout": dropout}
-    return build_model(settings, n_in, n_out, dtype=dtype)
+    stack, n = [], n_in
+    if input_dropout:
+        stack.append(L.Dropout(input_dropout))
+    for h in hidden:
+        stack += [L.Dense(n, h, init=init), L.ACTIVATIONS[activation]()]
+        if dropout:
+            stack.append(L.Dropout(dropout))
+        n = h
+    stack += [L.Dense(n, n_out, init=init), L.Softmax()]
+    return Sequential(stack, dtype=dtype)

@@ -12,8 +12,7 @@ import copy
 
 from . import optimizers, preprocessing
 from .errors import ConfigError
-from .layers import ACTIVATIONS, Dense, Dropout, Softmax
-from .model import Sequential
+from .model import mlp
 
 RECIPES = {
     "default": {
@@ -46,21 +45,11 @@ def get(name):
 
 
 def build_model(settings, n_features, n_classes, dtype="float32"):
-    """The Sequential described by ``settings`` (hidden sizes, activation, init, dropout and
-    optional ``input_dropout``)."""
-    activation = settings["activation"]
-    if activation not in ACTIVATIONS:
-        raise ConfigError(f"unknown activation {activation!r}; expected one of {sorted(ACTIVATIONS)}")
-    stack, n = [], n_features
-    if settings.get("input_dropout"):
-        stack.append(Dropout(settings["input_dropout"]))   # drops input pixels (Hinton et al. 2012)
-    for h in settings["hidden"]:
-        stack += [Dense(n, h, init=settings["init"]), ACTIVATIONS[activation]()]
-        if settings.get("dropout"):
-            stack.append(Dropout(settings["dropout"]))
-        n = h
-    stack += [Dense(n, n_classes, init=settings["init"]), Softmax()]
-    return Sequential(stack, dtype=dtype)
+    """The network described by ``settings`` (hidden sizes, activation, init, dropout and
+    optional ``input_dropout``): :func:`nnzero.mlp`."""
+    return mlp(n_features, settings["hidden"], n_classes, activation=settings["activation"],
+               dropout=settings.get("dropout", 0.0), init=settings["init"],
+               input_dropout=settings.get("input_dropout", 0.0), dtype=dtype)
 
 
 def build_optimizer(settings):

@@ -44,7 +44,7 @@ def _side(n):
 def write_report(model, out_dir, X_test=None, y_test=None):
     """Write the figures and ``index.html`` into ``out_dir`` (created if needed); return the
     path of ``index.html``. ``X_test`` (n, d) must be preprocessed like the training data."""
-    model._require_built()
+    model.require_built()
     if (X_test is None) != (y_test is None):
         raise ConfigError("give both X_test and y_test, or neither")
     plt = _pyplot()

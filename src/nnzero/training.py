@@ -22,9 +22,9 @@ import numpy as np
 
 from . import optimizers
 from .callbacks import History
+from .diagnostics import Diagnostics
 from .divergence import LossWatch, likely_cause
 from .errors import ConfigError, DataError, ShapeError, TrainingDivergedError
-from .model import _regression_target
 
 
 def _positive_int(name, value, allow_none=False):
@@ -148,12 +148,9 @@ def format_logs(logs):
 
 
 def _prepare_targets(model, X, y, classes, sample_weight):
-    if model.is_classifier:
-        if classes is not None or model.classes_ is None:
-            model.set_classes(y, classes)
-        target = model.encode_labels(y, len(X))
-    else:
-        target = _regression_target(model, y, len(X))
+    if model.is_classifier and (classes is not None or model.classes_ is None):
+        model.set_classes(y, classes)
+    target = model.targets(y, len(X))
     weight = None
     if sample_weight is not None:
         weight = np.asarray(sample_weight, dtype=model.dtype)
@@ -164,7 +161,7 @@ def _prepare_targets(model, X, y, classes, sample_weight):
     return target, weight
 
 
-def fit(model, X, y, epochs=10, batch_size=128, optimizer=None, validation_data=None,
+def fit(model, X, y, *, epochs=10, batch_size=128, optimizer=None, validation_data=None,
         validation_split=0.0, callbacks=None, seed=None, verbose="auto", shuffle=True,
         sample_weight=None, classes=None, diagnostics=False, resume=None):
     """Train ``model`` on (X, y) and return its :class:`History`.
@@ -175,7 +172,7 @@ def fit(model, X, y, epochs=10, batch_size=128, optimizer=None, validation_data=
     fraction; ``validation_data=(Xv, yv)`` uses given data instead. ``verbose``: 0 silent,
     1 live bar on a terminal (a line per epoch otherwise), 2 a line per epoch; "auto" (the
     default, as in Keras) is 1 on a terminal, 2 in a notebook and 0 otherwise (scripts, tests).
-    ``resume`` is the state from :func:`nnzero.io.load_checkpoint` to continue a run exactly.
+    ``resume`` is the state from :func:`nnzero.load_checkpoint` to continue a run exactly.
     Raises TrainingDivergedError (weights of the last good epoch kept) if the loss goes NaN/inf.
     """
     # Overflow is reported once, in plain words, by TrainingDivergedError: not as NumPy warnings.
@@ -216,9 +213,7 @@ def _fit(model, X, y, epochs, batch_size, optimizer, validation_data, validation
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise ConfigError("validation_data must be a pair (X_val, y_val)")
         Xv = model.check_X(validation_data[0], "X_val")
-        tv = (model.encode_labels(validation_data[1], len(Xv), "y_val") if model.is_classifier
-              else _regression_target(model, validation_data[1], len(Xv)))
-        val = (Xv, tv, None)
+        val = (Xv, model.targets(validation_data[1], len(Xv), "y_val"), None)
 
     if not model.built:
         model.build(rng=init_rng)
@@ -232,8 +227,6 @@ def _fit(model, X, y, epochs, batch_size, optimizer, validation_data, validation
 
     callbacks = list(callbacks or [])
     if diagnostics:
-        from .inspect import Diagnostics
-
         callbacks.append(Diagnostics())
     history = History(seed=seed)
     start_epoch = 0

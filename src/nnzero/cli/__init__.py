@@ -56,7 +56,7 @@ def build_parser():
     """The top-level parser with every available subcommand."""
     import numpy as np
 
-    from .. import __version__
+    from .._version import __version__
 
     parser = _Parser(prog="nnzero", description=DESCRIPTION, epilog=EPILOG,
                      formatter_class=argparse.RawDescriptionHelpFormatter)

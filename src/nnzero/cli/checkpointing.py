@@ -1,6 +1,6 @@
 """Checkpoints during ``nnzero train``."""
 
-from .. import io
+from .. import serialization
 from ..callbacks import Callback
 
 
@@ -17,4 +17,4 @@ class Checkpointer(Callback):
 
     def save(self):
         """Checkpoint the model's last completed epoch (``model.train_state``)."""
-        io.save_checkpoint(self.path, self.model, early_stopping=self.early_stopping, **self.metadata)
+        serialization.save_checkpoint(self.path, self.model, early_stopping=self.early_stopping, **self.metadata)

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from .. import io, metrics
+from .. import serialization, metrics
 from . import common
 
 DESCRIPTION = """\
@@ -34,7 +34,7 @@ def add_parser(subparsers):
 
 
 def run(args):
-    model = io.load(args.model)
+    model = serialization.load(args.model)
     X, y, where = common.load_rows(args, model, labelled=True, mmap=True)   # .npy + --labels: mapped
     X = common.model_inputs(model, X)
     result = model.evaluate(X, y)

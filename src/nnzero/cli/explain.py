@@ -4,7 +4,7 @@ import argparse
 
 import numpy as np
 
-from .. import io
+from .. import serialization
 from ..errors import ConfigError, DataError
 from . import common
 
@@ -39,7 +39,7 @@ def add_parser(subparsers):
 def run(args):
     from .. import explain
 
-    model = io.load(args.model)
+    model = serialization.load(args.model)
     if args.image is not None:
         if args.data is not None or args.dataset is not None:
             raise ConfigError("give --image FILE or a data source (--data/--dataset), not both")

@@ -3,7 +3,7 @@
 import argparse
 from pathlib import Path
 
-from .. import load
+from ..serialization import load
 
 DESCRIPTION = """\
 Export a model file for use where nnzero is not installed.

@@ -4,7 +4,9 @@ import argparse
 
 import numpy as np
 
+from .. import layers as L
 from ..errors import ConfigError
+from ..model import Sequential
 from . import common
 
 DESCRIPTION = """\
@@ -57,21 +59,19 @@ def build_network(kind, hidden, loss, seed):
 
     Inputs are N(0, 1), so no pre-activation sits within ε of ReLU's kink at 0 (with
     probability ≈ 1); mse targets are one-hot rows when the output is a Softmax."""
-    import nnzero as nz
-
-    activation = {"relu": nz.ReLU, "leaky_relu": lambda: nz.LeakyReLU(0.1), "tanh": nz.Tanh,
-                  "sigmoid": nz.Sigmoid, "dropout": nz.ReLU, "softmax": nz.Tanh}[kind]
+    activation = {"relu": L.ReLU, "leaky_relu": lambda: L.LeakyReLU(0.1), "tanh": L.Tanh,
+                  "sigmoid": L.Sigmoid, "dropout": L.ReLU, "softmax": L.Tanh}[kind]
     init = "glorot" if kind in ("tanh", "sigmoid", "softmax") else "he"
     stack, n = [], N_FEATURES
     for h in hidden:
-        stack += [nz.Dense(n, h, init=init), activation()]
+        stack += [L.Dense(n, h, init=init), activation()]
         if kind == "dropout":
-            stack.append(nz.Dropout(0.3))
+            stack.append(L.Dropout(0.3))
         n = h
-    stack.append(nz.Dense(n, N_CLASSES, init=init))
+    stack.append(L.Dense(n, N_CLASSES, init=init))
     if kind == "softmax":       # the others end in logits (cross-entropy applies softmax itself)
-        stack.append(nz.Softmax())
-    model = nz.Sequential(stack, loss=loss, dtype="float64").build(seed=seed)
+        stack.append(L.Softmax())
+    model = Sequential(stack, loss=loss, dtype="float64").build(seed=seed)
     rng = np.random.default_rng(seed + 1)
     X = rng.standard_normal((N_SAMPLES, N_FEATURES))
     # Biases of 0 would make every bias gradient identical across runs; small random ones are
@@ -87,7 +87,7 @@ def build_network(kind, hidden, loss, seed):
 
 
 def run(args):
-    from ..inspect import check_gradients
+    from ..gradcheck import check_gradients
 
     if not args.hidden:
         raise ConfigError("gradcheck needs at least one hidden layer (--hidden 5,4) to put the "

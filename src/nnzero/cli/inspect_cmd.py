@@ -5,7 +5,7 @@ import json
 import math
 import os
 
-from .. import io
+from .. import serialization
 from . import common
 
 DESCRIPTION = """\
@@ -32,7 +32,7 @@ def add_parser(subparsers):
 
 
 def run(args):
-    model = io.load(args.model)
+    model = serialization.load(args.model)
     doc = model.metadata
     if args.json:
         print(json.dumps(doc, indent=1))

@@ -2,11 +2,11 @@
 
 import argparse
 import importlib
-import io as _io
+import io
 
 import numpy as np
 
-from .. import io, safety
+from .. import serialization, safety
 from ..errors import ConfigError
 from . import common
 
@@ -54,7 +54,7 @@ def run(args):
     if args.out is not None:
         inputs = [("MODEL", args.model), ("--data", args.data), *(("IMAGE", p) for p in args.images)]
         safety.check_output(args.out, "--out", inputs=inputs, writes="file", force=args.force)
-    model = io.load(args.model)
+    model = serialization.load(args.model)
     if not model.is_classifier:
         raise ConfigError(f"{args.model} is a regression model; predict shows class probabilities")
     if args.data is not None:
@@ -72,7 +72,7 @@ def run(args):
     if args.out is None:
         print(text, end="")
     else:
-        io.write_atomic(args.out, text.encode("utf-8"))
+        serialization.write_atomic(args.out, text.encode("utf-8"))
         print(f"wrote {len(names)} predictions to {args.out}")
     return 0
 
@@ -91,7 +91,7 @@ def _images(model, paths):
 
 
 def _csv(header, names, labels, proba, classes):
-    out = _io.StringIO()
+    out = io.StringIO()
     out.write(",".join([header, "label", *(f"prob_{c}" for c in classes.tolist())]) + "\n")
     for name, label, row in zip(names, labels.tolist(), proba.tolist()):
         out.write(",".join([_cell(name), _cell(label), *(f"{p:.6g}" for p in row)]) + "\n")

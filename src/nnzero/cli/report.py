@@ -2,7 +2,7 @@
 
 import argparse
 
-from .. import io, safety
+from .. import serialization, safety
 from . import common
 
 DESCRIPTION = """\
@@ -39,7 +39,7 @@ def run(args):
     from ..report import write_report
 
     safety.check_output_folder(args.out, "--out", inputs=[("MODEL", args.model), ("--data", args.data)])
-    model = io.load(args.model)
+    model = serialization.load(args.model)
     X = y = None
     if args.no_test:
         if args.data is not None or args.dataset is not None:

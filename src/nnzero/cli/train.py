@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import io, preprocessing, recipes, rows, safety
+from .. import serialization, preprocessing, recipes, rows, safety
 from ..callbacks import EarlyStopping, History
 from ..errors import ConfigError, DataError, TrainingDivergedError
 from ..layers import ACTIVATIONS
@@ -111,7 +111,7 @@ def add_parser(subparsers):
 
 def run(args):
     if args.resume:
-        model, optimizer, resume = io.load_checkpoint(args.resume)
+        model, optimizer, resume = serialization.load_checkpoint(args.resume)
         doc = resume["metadata"]
         settings = _resumed_settings(args, doc)
         source = _resumed_source(args, doc["dataset"] or {})
@@ -257,7 +257,7 @@ def _init_model(args, settings):
     change the architecture are errors: the weights fix it)."""
     if args.resume:
         raise ConfigError("give --resume or --init-from, not both")
-    model = io.load(args.init_from)
+    model = serialization.load(args.init_from)
     if not model.is_classifier:
         raise ConfigError(f"{args.init_from} is a regression model; nnzero train trains classifiers")
     for flag in ("hidden", "activation", "init", "dropout", "preprocessing"):

@@ -15,7 +15,7 @@ def missing_extra(what, extra):
 def load_model(model):
     """A Sequential as given, or loaded from a model-file path."""
     if isinstance(model, (str, Path)):
-        from .. import load
+        from ..serialization import load
 
         return load(model)
     if not hasattr(model, "layers"):

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import layers as L
+from .._version import __version__
 from .. import preprocessing as prep
 from .._atomic import atomic_write
 from .common import check_target, load_model, model_preprocessing
@@ -123,8 +124,6 @@ def _forward_lines(model, spec):
 
 def predictor_source(model, spec):
     """The text of ``predict.py`` and the arrays of ``weights.npz`` for ``model``."""
-    import nnzero
-
     check_exportable(model)
     spec = prep.check(spec)
     body, helpers, weights = _forward_lines(model, spec)
@@ -135,7 +134,7 @@ def predictor_source(model, spec):
     layers = " -> ".join(type(layer).__name__ + (f"({layer.n_in}, {layer.n_out})" if isinstance(layer, L.Dense) else "")
                          for layer in model.layers)
     proba_usage = "; predict.predict_proba(X)" if model.is_classifier else ""
-    text = HEADER.format(version=nnzero.__version__, layers=layers, proba_usage=proba_usage,
+    text = HEADER.format(version=__version__, layers=layers, proba_usage=proba_usage,
                          n_in=model.n_features, dtype=model.dtype.name)
     text += "".join(HELPERS[h] for h in sorted(helpers))
     what = "the output layer's values before softmax" if model.is_classifier else "the outputs"

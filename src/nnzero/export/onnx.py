@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import layers as L
+from .._version import __version__
 from .. import preprocessing as prep
 from ..errors import ConfigError
 from .common import check_target, load_model, missing_extra, model_preprocessing
@@ -142,10 +143,8 @@ def emit_network(g, model, x, spec=None, outputs=None, classes=None):
 
 def metadata(model, spec):
     """The model's description as ONNX metadata props (strings)."""
-    import nnzero
-
     classes = None if model.classes_ is None else np.asarray(model.classes_).tolist()
-    return {"nnzero_version": nnzero.__version__, "classes": json.dumps(classes),
+    return {"nnzero_version": __version__, "classes": json.dumps(classes),
             "preprocessing": json.dumps(spec), "dtype": model.dtype.name,
             "architecture": json.dumps(model.config())}
 
@@ -173,9 +172,7 @@ def to_onnx(model, preprocessing=None):
                               doc_string=f"nnzero {type(model).__name__}: {_layers_text(model)}")
     proto = helper.make_model(graph, producer_name="nnzero", opset_imports=[helper.make_opsetid("", OPSET)],
                               ir_version=IR_VERSION)
-    import nnzero
-
-    proto.producer_version = nnzero.__version__
+    proto.producer_version = __version__
     helper.set_model_props(proto, metadata(model, spec))
     onnx.checker.check_model(proto, full_check=True)
     return proto

@@ -18,7 +18,7 @@ from sklearn.utils.validation import (
 )
 
 from .. import layers as L
-from .. import optimizers
+from .. import optimizers, serialization
 from ..callbacks import Callback
 from ..errors import ConfigError, DataError, ModelFileError
 from ..model import Sequential, as_dtype
@@ -229,11 +229,9 @@ class _BaseMLP(BaseEstimator):
 
     # -- files ---------------------------------------------------------------------------------
     def save(self, path):
-        """Write a safetensors model file (see :mod:`nnzero.io`): the network, ``classes_``, and
+        """Write a safetensors model file (see :mod:`nnzero.serialization`): the network, ``classes_``, and
         under ``training["sklearn"]`` this estimator's parameters and curves. Callbacks are not
         saved. ``nz.load(path)`` reads it as a plain Sequential whose ``predict`` gives labels."""
-        from .. import io
-
         check_is_fitted(self)
         params = {k: v for k, v in self.get_params().items() if k != "callbacks"}
         if params["schedule"] is not None:
@@ -243,7 +241,7 @@ class _BaseMLP(BaseEstimator):
         if self._is_classifier and self.classes_.dtype == object:   # e.g. strings in an object array
             model.classes_ = self.classes_.astype(str)
         try:
-            io.save(model, path, training={"sklearn": {
+            serialization.save(model, path, training={"sklearn": {
                 "estimator": type(self).__name__, "params": params, "loss_curve": self.loss_curve_,
                 "validation_scores": self.validation_scores_, "n_iter": self.n_iter_, "t": self.t_}})
         finally:
@@ -253,9 +251,7 @@ class _BaseMLP(BaseEstimator):
     def load(cls, path):
         """The fitted estimator saved by :meth:`save` at ``path``, ready to predict (and to go on
         with ``partial_fit`` or ``warm_start``, with a fresh optimizer). Raises ModelFileError."""
-        from .. import io
-
-        model = io.load(path)
+        model = serialization.load(path)
         meta = (model.metadata.get("training") or {}).get("sklearn")
         if not isinstance(meta, dict) or meta.get("estimator") != cls.__name__:
             found = meta.get("estimator") if isinstance(meta, dict) else "a plain nnzero model"
@@ -296,7 +292,7 @@ class _BaseMLP(BaseEstimator):
         ``sklearn.preprocessing.Binarizer`` in front)."""
         import copy
 
-        from .. import load
+        from ..serialization import load
 
         model = load(model) if isinstance(model, (str, bytes)) or hasattr(model, "__fspath__") else copy.deepcopy(model)
         if not isinstance(model, Sequential) or not model.built:

@@ -54,12 +54,11 @@ class State:
 def open_model(path, data=None):
     """A :class:`~nnzero.studio.views.Studio` for the model file at ``path``; ``data``: a
     CSV/NPY/NPZ file of rows to use instead of the model's test set."""
-    import nnzero
-
     from .. import datasets
+    from ..serialization import load
     from .views import Studio
 
-    model = nnzero.load(path)       # the public API: stable whatever module holds it
+    model = load(path)
     rows = None
     if data is not None:
         X, y = datasets.load_file(data)

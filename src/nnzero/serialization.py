@@ -17,7 +17,9 @@ import numpy as np
 from . import optimizers
 from .callbacks import History
 from ._atomic import atomic_write
+from ._version import __version__
 from .errors import ConfigError, ModelFileError, NotFittedError
+from .model import Sequential
 from .modelfile import (CLASS_DTYPE, FORMAT_VERSION, SLOTS, USER_KEYS, check_document, checked, decode_classes,
                         expected_tensors, parse_header, read_bytes, read_tensors)
 
@@ -32,7 +34,7 @@ def save(model, path, **metadata):
     ``dataset`` and ``notes`` (JSON objects), ``seed``, ``history``. A model that was loaded
     from a file keeps that file's values unless given anew.
     """
-    model._require_built()
+    model.require_built()
     doc = _document(model, "model", metadata, model.history)
     _write(path, {k: v for k, v in model.params.items()}, doc)
 
@@ -110,14 +112,12 @@ def _document(model, kind, metadata, history):
             training["optimizer_config"] = opt.config()
         except AttributeError:
             pass
-    import nnzero
-
     return {
         "format_version": FORMAT_VERSION, "kind": kind, "model": model.config(),
         "classes": _encode_classes(model.classes_), "preprocessing": get("preprocessing"),
         "training": training, "seed": seed, "dataset": get("dataset"), "notes": get("notes"),
         "history": hist,
-        "versions": {"nnzero": nnzero.__version__, "numpy": np.__version__,
+        "versions": {"nnzero": __version__, "numpy": np.__version__,
                      "python": platform.python_version()},
     }
 
@@ -178,7 +178,7 @@ def load(path):
 def load_checkpoint(path):
     """``(model, optimizer, resume_state)`` from a checkpoint, to continue training exactly::
 
-        model, opt, state = nz.io.load_checkpoint("run.ckpt.safetensors")
+        model, opt, state = nz.load_checkpoint("run.ckpt.safetensors")
         model.fit(X, y, epochs=state["epochs"], batch_size=state["batch_size"],
                   optimizer=opt, resume=state)
 
@@ -222,7 +222,7 @@ def _open(path):
     path = Path(path)
     data = read_bytes(path)
     entries, doc, start = parse_header(data, path)
-    model = checked(_from_config, path, "model architecture", doc["model"])
+    model = checked(Sequential.from_config, path, "model architecture", doc["model"])
     tensors = read_tensors(data, start, entries, expected_tensors(model, doc, entries), path)
     model.build(rng=np.random.default_rng(0))        # shapes are checked: this allocates what the file holds
     checked(model.set_weights, path, "weights", {k: v for k, v in tensors.items() if k.split(".")[0].isdigit()})
@@ -233,7 +233,4 @@ def _open(path):
     return model, doc, tensors, path
 
 
-def _from_config(config):
-    from .model import Sequential
-
-    return Sequential.from_config(config)
+Sequential.file_writer = save       # model.save(path) writes through this module; see model.py
