@@ -41,6 +41,9 @@ class Optimizer:
     """Base class: a base learning rate, a schedule, and per-parameter state."""
 
     decoupled = False        # True: weight decay shrinks w directly (AdamW), not through g
+    #: State slots that decay geometrically, each with the attribute holding its factor per step
+    #: (Adam's m by β₁): they are kept out of the subnormal range (see ``_flush_subnormals``).
+    decaying = {}
 
     def __init__(self, lr, weight_decay=0.0, schedule=None):
         self.lr = _check_positive("learning rate", lr)
@@ -76,12 +79,32 @@ class Optimizer:
                 g = self._l2_flat(params, g)
             self._layout = params
             self._update(FLAT, p, g, lr)
-            return
-        for key, p in params.items():
-            g = grads[key]
-            if decay and not self.decoupled and _decays(p):
-                g = self._plus_scaled(key, g, decay, p)        # g + λ·w
-            self._update(key, p, g, lr)
+        else:
+            for key, p in params.items():
+                g = grads[key]
+                if decay and not self.decoupled and _decays(p):
+                    g = self._plus_scaled(key, g, decay, p)        # g + λ·w
+                self._update(key, p, g, lr)
+        self._flush_subnormals()
+
+    def _flush_subnormals(self):
+        """Every k steps, set to 0 the state values below a threshold τ, so that none decays into
+        the subnormal floats (|x| < tiny = 1.2e-38 in float32), where every multiply is many times
+        slower on Intel cores. A slot multiplied by β each step takes k steps to fall from τ to
+        τ·βᵏ; with k = min(64, ⌊ln 10⁻³ / ln β⌋) and τ = tiny/βᵏ that is still ≥ tiny, and τ ≤
+        1000·tiny is far too small for the value to matter to any update (Adam's ε is 1e-8)."""
+        for slot, attr in self.decaying.items():
+            beta = getattr(self, attr)
+            if beta <= 0:
+                continue                                       # nothing decays: the slot is g itself
+            k = int(min(64, max(1, math.floor(math.log(1e-3) / math.log(beta)))))
+            if self.t % k:
+                continue
+            prefix = slot + "."
+            for key, a in self.state.items():
+                if key.startswith(prefix):
+                    tau = np.finfo(a.dtype).tiny / beta ** k
+                    np.putmask(a, np.less(np.abs(a), tau), 0)
 
     def _l2_flat(self, params, g):
         """g + λ·w for the weight matrices, g for the biases, as one vector."""
@@ -170,6 +193,8 @@ class SGD(Optimizer):
     With μ = 0 this is plain w ← w − lr·g.
     """
 
+    decaying = {"velocity": "momentum"}
+
     def __init__(self, lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0, schedule=None):
         super().__init__(lr, weight_decay, schedule)
         self.momentum = _check_positive("momentum", momentum, allow_zero=True)
@@ -204,6 +229,8 @@ class Adam(Optimizer):
     The averages are kept as weighted sums, two passes fewer per step than the EMAs (see
     ``_update``): state ``m_sum`` = Σᵢ β₁^(t−i)·gᵢ = m/(1−β₁) and ``v_sum`` = Σᵢ β₂^(t−i)·gᵢ².
     """
+
+    decaying = {"m_sum": "beta1", "v_sum": "beta2"}
 
     def __init__(self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, schedule=None):
         super().__init__(lr, weight_decay, schedule)

@@ -15,7 +15,8 @@ import warnings
 
 #: Subcommand modules, in the order ``--help`` lists them. Those in OPTIONAL are registered only
 #: if their module exists (they are written separately).
-COMMANDS = ("train", "evaluate", "predict", "inspect_cmd", "gradcheck", "explain", "report", "studio", "export")
+COMMANDS = ("train", "evaluate", "predict", "inspect_cmd", "gradcheck", "explain", "report", "studio", "search",
+            "export")
 OPTIONAL = {"gradcheck", "explain", "report"}
 
 DESCRIPTION = """\

@@ -61,6 +61,24 @@ def add_parser(subparsers):
     p = subparsers.add_parser("train", help="train a model (default: MNIST) and save it",
                               description=DESCRIPTION, epilog=EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_setting_arguments(p)
+    add_data_arguments(p)
+    g = p.add_argument_group("output")
+    g.add_argument("--out", metavar="PATH", help="model file to write (default model.safetensors)")
+    g.add_argument("--checkpoint", metavar="PATH", help="checkpoint file (default <out>.ckpt.safetensors)")
+    g.add_argument("--checkpoint-every", type=common.positive_int, metavar="N", help="write a checkpoint every N epochs")
+    g.add_argument("--resume", metavar="CHECKPOINT", help="continue the run saved in CHECKPOINT")
+    g.add_argument("--init-from", metavar="MODEL",
+                   help="start from MODEL's weights (architecture, classes, preprocessing) with a fresh "
+                        "optimizer: fine-tuning, or more epochs; recorded in the new file")
+    g.add_argument("--force", action="store_true",
+                   help="replace an existing model file at --out (otherwise refused)")
+    g.add_argument("--quiet", action="store_true", help="no progress output, only the result")
+    return p
+
+
+def add_setting_arguments(p):
+    """The recipe, architecture and optimisation flags (shared with ``nnzero search``)."""
     g = p.add_argument_group("recipe and architecture")
     g.add_argument("--recipe", choices=sorted(recipes.RECIPES), help="starting settings (default: default)")
     g.add_argument("--hidden", type=common.hidden_sizes, metavar="SIZES",
@@ -84,6 +102,10 @@ def add_parser(subparsers):
                    help="fraction of the training rows held out for validation (default 0; 0.1 with --early-stopping)")
     g.add_argument("--early-stopping", type=common.positive_int, metavar="PATIENCE",
                    help="stop when val_loss has not improved for PATIENCE epochs; keep the best epoch's weights")
+
+
+def add_data_arguments(p):
+    """Where the rows come from, and their preprocessing (shared with ``nnzero search``)."""
     g = p.add_argument_group("data")
     g.add_argument("--dataset", metavar="NAME", help="mnist (bundled, default), fashion-mnist or kmnist")
     g.add_argument("--data-dir", metavar="DIR", help="read the dataset's four IDX files from DIR")
@@ -95,18 +117,6 @@ def add_parser(subparsers):
                    help="with --data and no --test-data: fraction held out as the test set (default 0.1)")
     g.add_argument("--preprocessing", choices=sorted(common.PREPROCESSING),
                    help="input transform, stored in the model file (default: the recipe's, scale255 = x/255)")
-    g = p.add_argument_group("output")
-    g.add_argument("--out", metavar="PATH", help="model file to write (default model.safetensors)")
-    g.add_argument("--checkpoint", metavar="PATH", help="checkpoint file (default <out>.ckpt.safetensors)")
-    g.add_argument("--checkpoint-every", type=common.positive_int, metavar="N", help="write a checkpoint every N epochs")
-    g.add_argument("--resume", metavar="CHECKPOINT", help="continue the run saved in CHECKPOINT")
-    g.add_argument("--init-from", metavar="MODEL",
-                   help="start from MODEL's weights (architecture, classes, preprocessing) with a fresh "
-                        "optimizer: fine-tuning, or more epochs; recorded in the new file")
-    g.add_argument("--force", action="store_true",
-                   help="replace an existing model file at --out (otherwise refused)")
-    g.add_argument("--quiet", action="store_true", help="no progress output, only the result")
-    return p
 
 
 def run(args):
