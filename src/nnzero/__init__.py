@@ -7,6 +7,7 @@
 
 from . import datasets, initializers, losses, metrics, optimizers, recipes, serialization
 from ._version import __version__
+from .augment import Augment
 from .callbacks import Callback, EarlyStopping, History, LambdaCallback
 from .errors import (
     ConfigError,
@@ -25,7 +26,7 @@ from .optimizers import SGD, Adam, AdamW, Constant, Cosine, StepDecay, Warmup
 from .serialization import load, load_checkpoint, save, save_checkpoint
 
 __all__ = [
-    "Adam", "AdamW", "Callback", "ConfigError", "Constant", "Cosine", "DataError", "Dense",
+    "Adam", "AdamW", "Augment", "Callback", "ConfigError", "Constant", "Cosine", "DataError", "Dense",
     "Dropout", "EarlyStopping", "History", "LambdaCallback", "LeakyReLU", "MeanSquaredError",
     "ModelFileError", "NnzeroError", "NotFittedError", "ReLU", "SGD", "Sequential", "ShapeError",
     "Sigmoid", "Softmax", "SoftmaxCrossEntropy", "StepDecay", "Tanh", "TrainingDivergedError",

@@ -42,9 +42,7 @@ def explain(model, x):
     a = model.check_X(x[None, :])                       # (1, d), the model's dtype
     result = {"input": a[0], "layers": []}
     # A classifier's final Softmax is shown as its four steps below, not as one layer.
-    strip = model.is_classifier and isinstance(model.layers[-1], L.Softmax)
-    stack = model.layers[:-1] if strip else model.layers
-    for i, layer in enumerate(stack):
+    for i, layer in enumerate(model.body):
         out = layer.forward(a)                          # training=False: nothing is cached
         name = type(layer).__name__
         step = {"index": i, "name": repr(layer), "kind": name,

@@ -21,6 +21,7 @@ and the document against the architecture. Any problem is a ModelFileError namin
 """
 
 import json
+import math
 import os
 import re
 
@@ -29,7 +30,6 @@ import numpy as np
 from . import budget, preprocessing
 from .callbacks import HISTORY_KEYS
 from .errors import ModelFileError, NnzeroError
-from .layers import Dense
 from .safety import check_input
 
 FORMAT_VERSION = 1
@@ -50,7 +50,7 @@ def checked(factory, path, what, *args, **kwargs):
     """``factory(*args, **kwargs)``, with any error it raises about its input → ModelFileError."""
     try:
         return factory(*args, **kwargs)
-    except (NnzeroError, TypeError, ValueError) as exc:
+    except (NnzeroError, TypeError, ValueError, OverflowError) as exc:
         raise ModelFileError(f"{path}: invalid {what} in the metadata: {exc}") from None
 
 
@@ -164,10 +164,7 @@ def expected_tensors(model, doc, names=()):
     Computed from the config alone, before any weight is allocated; ``names`` (the file's tensor
     names) only tells an Adam checkpoint of the older layout (slots m, v) from the current one."""
     dtype = MODEL_DTYPES[model.dtype.name]
-    params = {}
-    for i, layer in enumerate(model.layers):
-        if isinstance(layer, Dense):
-            params[f"{i}.W"], params[f"{i}.b"] = (layer.n_in, layer.n_out), (layer.n_out,)
+    params = model.parameter_shapes()          # as the layers declare them
     expected = {k: (dtype, s) for k, s in params.items()}
     ckpt = doc.get("checkpoint")
     if doc["kind"] == "checkpoint":
@@ -225,6 +222,7 @@ def check_document(doc, path):
         bad(f"metadata lacks {sorted(missing)}")
     for key in ("preprocessing", "training", "dataset", "seed", "versions", "notes", "checkpoint"):
         doc.setdefault(key, None)
+    check_numbers(doc, bad)
     if doc["kind"] not in ("model", "checkpoint"):
         bad(f"kind must be 'model' or 'checkpoint', got {doc['kind']!r}")
     model = doc["model"]
@@ -251,6 +249,22 @@ def check_document(doc, path):
     if doc["checkpoint"] is not None:
         check_checkpoint(doc, bad)
     return doc
+
+
+def check_numbers(doc, bad):
+    """Every number in the document is a finite float or an integer within int64 (JSON allows
+    1e400, which Python reads as inf, and 400-digit integers, which overflow a float)."""
+    stack = [("", doc)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend((f"{where}.{k}" if where else str(k), v) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((f"{where}[{i}]", v) for i, v in enumerate(value))
+        elif isinstance(value, float) and not math.isfinite(value):
+            bad(f"{where} is {value}; expected a finite number")
+        elif isinstance(value, int) and not isinstance(value, bool) and not -2**63 <= value < 2**64:
+            bad(f"{where} is a {len(str(abs(value)))}-digit integer; expected one within 64 bits")
 
 
 def check_history(h, bad):

@@ -5,7 +5,8 @@
 Figures (each written only when its data exists): ``curves.png`` loss and accuracy per epoch,
 train vs validation (from ``model.history``); ``confusion.png`` the test confusion matrix;
 ``weights.png`` the first layer's weights, one image per hidden unit; ``misclassified.png``
-test samples the model gets wrong; ``diagnostics.png`` the per-layer statistics of a run
+test samples the model gets wrong; ``augmented.png`` random warps of test images with the
+model's augmentation settings (when it was trained with augmentation); ``diagnostics.png`` the per-layer statistics of a run
 trained with ``diagnostics=True``. Needs matplotlib (``pip install nnzero[plot]``), imported
 on first use with the file-only Agg backend.
 """
@@ -80,6 +81,15 @@ def write_report(model, out_dir, X_test=None, y_test=None):
                                       "misclassified.png", "Misclassified test samples",
                                       f"The first {min(len(wrong), MAX_MISTAKES)} of {len(wrong)} misclassified "
                                       "test samples: true label → predicted label (its probability)."))
+
+    augment = ((getattr(model, "metadata", None) or {}).get("training") or {}).get("augment")
+    if augment and X_test is not None:
+        from .augment_grid import augmented_samples
+
+        sections.append(_save(plt, augmented_samples(plt, X, augment), out, "augmented.png",
+                              "Augmented samples: what the network was trained on",
+                              "Top row: test images; below: random warps of them with the model's "
+                              "augmentation settings, as each training batch was warped."))
 
     dense = next(layer for layer in model.layers if isinstance(layer, L.Dense))
     sections.append(_save(plt, _weights(plt, dense.params["W"]), out, "weights.png",

@@ -112,6 +112,8 @@ def _document(model, kind, metadata, history):
             training["optimizer_config"] = opt.config()
         except AttributeError:
             pass
+        if model.train_state.get("augment"):
+            training["augment"] = model.train_state["augment"]
     return {
         "format_version": FORMAT_VERSION, "kind": kind, "model": model.config(),
         "classes": _encode_classes(model.classes_), "preprocessing": get("preprocessing"),
@@ -166,16 +168,18 @@ def _json_default(value):
 
 
 # -- reading ------------------------------------------------------------------------------------
-def load(path):
+def load(path, custom_layers=None):
     """The :class:`~nnzero.Sequential` stored in a model (or checkpoint) file, ready to predict.
 
     ``model.metadata`` holds the file's document (preprocessing, training, dataset, ...),
-    ``model.history`` its History. Raises ModelFileError for a missing or invalid file.
+    ``model.history`` its History. ``custom_layers``: your own layer classes (a list, or a dict
+    name → class) when they are not :func:`nnzero.layers.register`-ed. Raises ModelFileError
+    for a missing or invalid file.
     """
-    return _open(path)[0]
+    return _open(path, custom_layers)[0]
 
 
-def load_checkpoint(path):
+def load_checkpoint(path, custom_layers=None):
     """``(model, optimizer, resume_state)`` from a checkpoint, to continue training exactly::
 
         model, opt, state = nz.load_checkpoint("run.ckpt.safetensors")
@@ -185,7 +189,7 @@ def load_checkpoint(path):
     ``resume_state`` keys: seed, epoch, epochs, batch_size, optimizer (state_dict), rng_state,
     history, early_stopping ({settings..., best_epoch, best_weights} or None), metadata.
     """
-    model, doc, tensors, path = _open(path)
+    model, doc, tensors, path = _open(path, custom_layers)
     if doc["kind"] != "checkpoint":
         raise ModelFileError(f"{path}: is a model file, not a checkpoint (it has no optimizer "
                              "state); resume needs the .ckpt file written during training")
@@ -218,11 +222,11 @@ def read_metadata(path):
     return _open(path)[1]
 
 
-def _open(path):
+def _open(path, custom_layers=None):
     path = Path(path)
     data = read_bytes(path)
     entries, doc, start = parse_header(data, path)
-    model = checked(Sequential.from_config, path, "model architecture", doc["model"])
+    model = checked(Sequential.from_config, path, "model architecture", doc["model"], custom_layers)
     tensors = read_tensors(data, start, entries, expected_tensors(model, doc, entries), path)
     model.build(rng=np.random.default_rng(0))        # shapes are checked: this allocates what the file holds
     checked(model.set_weights, path, "weights", {k: v for k, v in tensors.items() if k.split(".")[0].isdigit()})

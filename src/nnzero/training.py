@@ -35,17 +35,11 @@ def _positive_int(name, value, allow_none=False):
     return int(value)
 
 
-def _logits_stack(model):
-    return model.layers[:-1] if model.fused_softmax else model.layers
-
-
 def loss_and_accuracy(model, X, target, weight=None, batch_size=4096):
     """Mean loss and accuracy of ``model`` on prepared (X, target), in inference mode."""
     loss_sum, correct = 0.0, 0
     for i in range(0, len(X), batch_size):
-        out = X[i:i + batch_size]
-        for layer in _logits_stack(model):
-            out = layer.forward(out)
+        out = model.forward(X[i:i + batch_size])
         t = target[i:i + batch_size]
         w = None if weight is None else weight[i:i + batch_size]
         loss_sum += model.loss.loss(out, t, w) * len(out)
@@ -163,7 +157,7 @@ def _prepare_targets(model, X, y, classes, sample_weight):
 
 def fit(model, X, y, *, epochs=10, batch_size=128, optimizer=None, validation_data=None,
         validation_split=0.0, callbacks=None, seed=None, verbose="auto", shuffle=True,
-        sample_weight=None, classes=None, diagnostics=False, resume=None):
+        sample_weight=None, classes=None, diagnostics=False, resume=None, augment=None):
     """Train ``model`` on (X, y) and return its :class:`History`.
 
     X (n, n_features); y (n,) labels of any type (mapped through ``classes_``), or targets for
@@ -173,16 +167,18 @@ def fit(model, X, y, *, epochs=10, batch_size=128, optimizer=None, validation_da
     1 live bar on a terminal (a line per epoch otherwise), 2 a line per epoch; "auto" (the
     default, as in Keras) is 1 on a terminal, 2 in a notebook and 0 otherwise (scripts, tests).
     ``resume`` is the state from :func:`nnzero.load_checkpoint` to continue a run exactly.
+    ``augment``: a callable ``augment(X_batch, rng, out=buffer) -> X_batch'`` applied to every
+    training batch after it is gathered, drawing from the run's stream (e.g. :class:`nnzero.Augment`).
     Raises TrainingDivergedError (weights of the last good epoch kept) if the loss goes NaN/inf.
     """
     # Overflow is reported once, in plain words, by TrainingDivergedError: not as NumPy warnings.
     with np.errstate(over="ignore", invalid="ignore"):
         return _fit(model, X, y, epochs, batch_size, optimizer, validation_data, validation_split,
-                    callbacks, seed, verbose, shuffle, sample_weight, classes, diagnostics, resume)
+                    callbacks, seed, verbose, shuffle, sample_weight, classes, diagnostics, resume, augment)
 
 
 def _fit(model, X, y, epochs, batch_size, optimizer, validation_data, validation_split,
-         callbacks, seed, verbose, shuffle, sample_weight, classes, diagnostics, resume):
+         callbacks, seed, verbose, shuffle, sample_weight, classes, diagnostics, resume, augment):
     epochs = _positive_int("epochs", epochs)
     if not (isinstance(validation_split, (int, float)) and 0 <= validation_split < 1):
         raise ConfigError(f"validation_split must be in [0, 1), got {validation_split!r}")
@@ -241,6 +237,13 @@ def _fit(model, X, y, epochs, batch_size, optimizer, validation_data, validation
     bs = n if batch_size is None else min(batch_size, n)
     n_batches = math.ceil(n / bs)
     xbuf = np.empty((bs, X.shape[1]), dtype=model.dtype)
+    if augment is not None:
+        if not callable(augment):
+            raise ConfigError(f"augment must be callable as augment(X_batch, rng, out=...), e.g. "
+                              f"nnzero.Augment(), got {augment!r}")
+        if hasattr(augment, "shape_for"):
+            augment.shape_for(X.shape[1])   # not images: a clear error before any training
+        abuf = np.empty_like(xbuf)
     gbuf = np.empty((bs, model.n_outputs), dtype=model.dtype)
     if getattr(model, "_flat", None) is None:
         model._pack()                       # e.g. an unpickled model: one vector again
@@ -256,6 +259,7 @@ def _fit(model, X, y, epochs, batch_size, optimizer, validation_data, validation
             "optimizer": optimizer.state_dict(), "optimizer_obj": optimizer,
             "rng_state": rng.bit_generator.state, "history": history,
             "batch_size": batch_size, "epochs": epochs,
+            "augment": augment.config() if hasattr(augment, "config") else None,
         }
 
     def restore_snapshot():
@@ -286,6 +290,8 @@ def _fit(model, X, y, epochs, batch_size, optimizer, validation_data, validation
                     xb = np.take(X, idx, axis=0, out=xbuf[:m], mode="clip")
                     tb = target[idx]
                     wb = None if weight is None else weight[idx]
+                if augment is not None:     # a fresh random warp of every batch, from the run's stream
+                    xb = augment(xb, rng, out=abuf[:len(xb)])
                 m = len(xb)
                 _call(callbacks, "on_batch_begin", b, {"size": m})
                 out = model.forward(xb, training=True)

@@ -12,6 +12,7 @@ Write a report of a model file into --out DIR: PNG figures and an index.html sho
   confusion.png      confusion matrix on the test data
   weights.png        the first layer's weights, one image per unit
   misclassified.png  test samples the model gets wrong, true → predicted label
+  augmented.png      test images and random warps of them (when trained with --augment)
   diagnostics.png    per-layer statistics (when trained with --diagnostics)
 
 Test data: the test split of the model's dataset, --dataset NAME, or a labelled --data FILE;
