@@ -119,8 +119,10 @@ def test_predictor_command_line(tmp_path, rng):
     assert result.stdout.split() == model.predict(X).tolist()
 
 
-def test_regressor_predictor(tmp_path, rng, numpy_only_path):
-    model = nz.Sequential([nz.Dense(6, 8), nz.LeakyReLU(0.2), nz.Dense(8, 2)], loss="mse", dtype="float64").build(seed=2)
+@pytest.mark.parametrize("head", [[], [nz.Softmax()]], ids=["linear", "softmax"])
+def test_regressor_predictor(head, tmp_path, rng, numpy_only_path):
+    model = nz.Sequential([nz.Dense(6, 8), nz.LeakyReLU(0.2), nz.Dense(8, 2), *head], loss="mse",
+                          dtype="float64").build(seed=2)
     export_numpy(model, tmp_path / "p")
     X = rng.normal(size=(40, 6))
     np.save(tmp_path / "rows.npy", X)

@@ -126,9 +126,11 @@ def test_graph_contract(exported):
     assert proba.shape == (1, 10) and labels.tolist() == ref_labels[:1].tolist()
 
 
-def test_regressor_exports_its_outputs(rng):
+@pytest.mark.parametrize("head", [[], [nz.Softmax()]], ids=["linear", "softmax"])
+def test_regressor_exports_its_outputs(head, rng):
+    # A regressor's outputs are whatever its last layer gives, a final Softmax included.
     X = rng.normal(size=(50, 6))
-    model = nz.Sequential([nz.Dense(6, 8), nz.Tanh(), nz.Dense(8, 3)], loss="mse", dtype="float64").build(seed=1)
+    model = nz.Sequential([nz.Dense(6, 8), nz.Tanh(), nz.Dense(8, 3), *head], loss="mse", dtype="float64").build(seed=1)
     proto = to_onnx(model)
     assert [o.name for o in proto.graph.output] == ["predictions"]
     (out,) = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"input": X})

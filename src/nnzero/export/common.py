@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from .. import layers as L
 from .. import preprocessing as prep
 from .. import safety
 from ..errors import ConfigError
@@ -46,3 +47,21 @@ def check_target(path, force, kind, inputs=()):
             if (path / name).exists():
                 safety.check_output(path / name, "--out", inputs=inputs, writes="file", force=True)
     return path
+
+
+def check_exportable(model):
+    """ConfigError naming the first layer ONNX (and the NumPy predictor) cannot express."""
+    known = (L.Dense, L.Dropout, L.Softmax, L.ReLU, L.LeakyReLU, L.Tanh, L.Sigmoid)
+    for i, layer in enumerate(model.layers):
+        if type(layer) not in known:
+            raise ConfigError(f"cannot export layer {i}, {type(layer).__name__}: supported layers are "
+                              f"{', '.join(sorted(cls.__name__ for cls in known))}")
+    if not model.built:
+        raise ConfigError("cannot export a model without weights: fit (or load) it first")
+
+
+def logit_layers(model):
+    """The layers up to the logits: a classifier's output Softmax is applied separately (to the
+    logits that ArgMax also reads), as ``Sequential.predict_proba`` does."""
+    layers = list(model.layers)
+    return layers[:-1] if model.is_classifier and isinstance(layers[-1], L.Softmax) else layers

@@ -16,11 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from .. import layers as L
-from .._version import __version__
 from .. import preprocessing as prep
 from .._atomic import atomic_write
-from .common import check_target, load_model, model_preprocessing
-from .onnx import check_exportable
+from .._version import __version__
+from .common import check_exportable, check_target, load_model, logit_layers, model_preprocessing
 
 HEADER = '''"""Stand-alone predictor for an nnzero model; needs NumPy and nothing else.
 
@@ -101,8 +100,7 @@ def _forward_lines(model, spec):
         weights["mean"] = np.asarray(spec["mean"], model.dtype)
         weights["std"] = np.asarray(spec["std"], model.dtype)
         lines.append('    x = (x - W["mean"]) / W["std"]    # preprocessing: standardize each feature')
-    stack = model.layers[:-1] if isinstance(model.layers[-1], L.Softmax) else model.layers
-    for i, layer in enumerate(stack):
+    for i, layer in enumerate(logit_layers(model)):
         if isinstance(layer, L.Dense):
             weights[f"W{i}"], weights[f"b{i}"] = layer.params["W"], layer.params["b"]
             lines.append(f'    x = x @ W["W{i}"] + W["b{i}"]    # layer {i}, Dense: ({layer.n_in},) -> ({layer.n_out},)')

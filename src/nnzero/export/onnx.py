@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 
 from .. import layers as L
-from .._version import __version__
 from .. import preprocessing as prep
+from .._version import __version__
 from ..errors import ConfigError
-from .common import check_target, load_model, missing_extra, model_preprocessing
+from .common import check_exportable, check_target, load_model, logit_layers, missing_extra, model_preprocessing
 
 #: The ONNX opset the graph declares, and the IR version that goes with it (old runtimes read it).
 OPSET = 17
@@ -82,17 +82,6 @@ def elem_type(dtype):
     return helper.np_dtype_to_tensor_dtype(dtype)
 
 
-def check_exportable(model):
-    """ConfigError naming the first layer ONNX (and the NumPy predictor) cannot express."""
-    known = (L.Dense, L.Dropout, L.Softmax, *ACTIVATION_OPS)
-    for i, layer in enumerate(model.layers):
-        if type(layer) not in known:
-            raise ConfigError(f"cannot export layer {i}, {type(layer).__name__}: supported layers are "
-                              f"{', '.join(sorted(cls.__name__ for cls in known))}")
-    if not model.built:
-        raise ConfigError("cannot export a model without weights: fit (or load) it first")
-
-
 def emit_network(g, model, x, spec=None, outputs=None, classes=None):
     """Append the preprocessing and the layers of ``model`` to graph ``g``, reading tensor ``x``.
 
@@ -111,11 +100,7 @@ def emit_network(g, model, x, spec=None, outputs=None, classes=None):
     elif spec["kind"] == "standardize":
         x = g.op("Sub", [x, g.const("mean", np.asarray(spec["mean"], dtype))], "preprocess_center")
         x = g.op("Div", [x, g.const("std", np.asarray(spec["std"], dtype))], "preprocess_standardize")
-    stack = list(model.layers)
-    if isinstance(stack[-1], L.Softmax):
-        # A classifier applies it below, to the logits that ArgMax also reads; a regressor's
-        # predict skips it, as Sequential.predict does.
-        stack.pop()
+    stack = logit_layers(model)
     for i, layer in enumerate(stack):
         if isinstance(layer, L.Dense):
             W, b = g.const(f"dense{i}_W", layer.params["W"]), g.const(f"dense{i}_b", layer.params["b"])
