@@ -183,3 +183,40 @@ def test_range_parameter_errors():
         search.Range(2, 1)
     with pytest.raises(ConfigError, match="log range needs low > 0"):
         search.Range(0, 1, log=True)
+
+
+def test_search_on_memory_mapped_rows_sends_the_path_to_workers(data_file, tmp_path, capsys):
+    """X.npy + --labels: trials read the file themselves (the rows are not pickled), and get
+    the same numbers as from the in-memory NPZ."""
+    import pickle
+
+    from nnzero import rows
+
+    with np.load(data_file) as npz:
+        np.save(tmp_path / "X.npy", npz["X"])
+        np.save(tmp_path / "y.npy", npz["y"])
+    mapped = rows.LazyRows(np.load(tmp_path / "X.npy", mmap_mode="r"))
+    assert len(pickle.dumps(mapped)) < 2000 < mapped.data.nbytes
+    argv = ["search", "--param", "lr=0.003,0.03", "--epochs", "2", "--quiet", "--preprocessing", "none"]
+    assert main([*argv, "--data", str(tmp_path / "X.npy"), "--labels", str(tmp_path / "y.npy"),
+                 "--workers", "2", "--out-dir", str(tmp_path / "mapped")]) == 0
+    assert main([*argv, "--data", str(data_file), "--workers", "1", "--out-dir", str(tmp_path / "npz")]) == 0
+    keys = ("trial", "lr", "val_loss", "val_accuracy", "status")
+    a, b = read_csv(tmp_path / "mapped" / "results.csv"), read_csv(tmp_path / "npz" / "results.csv")
+    assert [[r[k] for k in keys] for r in a] == [[r[k] for k in keys] for r in b]
+
+
+def test_augmentation_is_a_searchable_setting(tmp_path, capsys):
+    """--param augment=none,affine: the augmented trial trains differently (the warp reaches fit)."""
+    rng = np.random.default_rng(3)
+    X = rng.integers(0, 256, (240, 784)).astype(np.uint8)
+    y = np.arange(240) % 3
+    np.savez(tmp_path / "img.npz", X=X, y=y)
+    code = main(["search", "--data", str(tmp_path / "img.npz"), "--param", "augment=none,affine",
+                 "--hidden", "8", "--epochs", "1", "--workers", "1", "--quiet", "--out-dir", str(tmp_path)])
+    assert code == 0
+    rows = read_csv(tmp_path / "results.csv")
+    assert [r["augment"] for r in rows] == ["none", "affine"] and all(r["status"] == "ok" for r in rows)
+    assert rows[0]["val_loss"] != rows[1]["val_loss"]
+    trials = json.loads((tmp_path / "results.json").read_text())["trials"]
+    assert [t["params"]["augment"] for t in trials] == ["none", "affine"]

@@ -13,7 +13,7 @@ NumPy dtype), ``preprocessing``, ``training`` settings, ``seed``, ``versions``, 
 ({"name", "sha256", ...}), ``history`` and ``notes``. A checkpoint adds ``checkpoint`` (epoch,
 total epochs, batch size, optimizer name/config/step count, the PCG64 state of the training
 stream as decimal strings, early-stopping settings) and the tensors ``optimizer.<slot>.<param>``
-(Adam's m_sum and v_sum, SGD's velocity) and ``early_stopping.<param>`` (the best weights so far).
+(the slots the optimizer class declares: Adam's m_sum and v_sum, SGD's velocity) and ``early_stopping.<param>`` (the best weights so far).
 
 Reading checks before it allocates: the file size, the header length, the JSON (no NaN, no
 duplicate keys), each tensor's dtype, shape and byte range (they must tile the data exactly),
@@ -27,7 +27,7 @@ import re
 
 import numpy as np
 
-from . import budget, preprocessing
+from . import budget, optimizers, preprocessing
 from .callbacks import HISTORY_KEYS
 from .errors import ModelFileError, NnzeroError
 from .safety import check_input
@@ -37,9 +37,6 @@ MAX_FILE_BYTES = 4 << 30        # refuse anything larger before reading it
 MAX_HEADER_BYTES = 100 << 20    # the same cap safetensors itself applies
 TENSOR_DTYPES = {"F32": np.dtype("<f4"), "F64": np.dtype("<f8")}
 MODEL_DTYPES = {"float32": "F32", "float64": "F64"}
-SLOTS = {"sgd": ("velocity",), "adam": ("m_sum", "v_sum"), "adamw": ("m_sum", "v_sum")}
-# Adam checkpoints from before the sums (m_sum = m/(1−β₁)) hold torch-style averages m and v.
-LEGACY_SLOTS = {"adam": ("m", "v"), "adamw": ("m", "v")}
 # Metadata a caller may pass to save(); everything else in the document is derived.
 USER_KEYS = ("preprocessing", "training", "dataset", "seed", "history", "notes")
 DOC_KEYS = {"format_version", "kind", "model", "classes", "versions", "checkpoint", *USER_KEYS}
@@ -158,23 +155,16 @@ def is_int(v, low):
     return isinstance(v, int) and not isinstance(v, bool) and v >= low
 
 
-def expected_tensors(model, doc, names=()):
-    """{name: (dtype, shape)} implied by the architecture (and, for a checkpoint, its state).
-
-    Computed from the config alone, before any weight is allocated; ``names`` (the file's tensor
-    names) only tells an Adam checkpoint of the older layout (slots m, v) from the current one."""
+def expected_tensors(model, doc, optimizer=None):
+    """{name: (dtype, shape)} implied by the architecture (and, for a checkpoint, the state
+    slots its ``optimizer`` declares), computed before any weight is allocated."""
     dtype = MODEL_DTYPES[model.dtype.name]
     params = model.parameter_shapes()          # as the layers declare them
     expected = {k: (dtype, s) for k, s in params.items()}
     ckpt = doc.get("checkpoint")
     if doc["kind"] == "checkpoint":
         spec = ckpt["optimizer"]
-        slots = SLOTS[spec["name"]]
-        legacy = LEGACY_SLOTS.get(spec["name"])
-        if legacy and any(n.startswith(f"optimizer.{legacy[0]}.") for n in names):
-            slots = legacy
-        if spec["name"] == "sgd" and not spec["config"].get("momentum"):
-            slots = ()
+        slots = optimizer.active_slots()
         if spec["t"] > 0:          # slots are created at the first step, for every parameter
             expected.update({f"optimizer.{s}.{k}": (dtype, sh) for s in slots for k, sh in params.items()})
         es = ckpt["early_stopping"]
@@ -295,9 +285,9 @@ def check_checkpoint(doc, bad):
     if doc["seed"] is None or doc["history"] is None or len(doc["history"].get("epoch", [])) != c["epoch"]:
         bad("a checkpoint needs its seed and a history of exactly its completed epochs")
     opt = c["optimizer"]
-    if not (isinstance(opt, dict) and set(opt) == {"name", "config", "t"} and opt["name"] in SLOTS
+    if not (isinstance(opt, dict) and set(opt) == {"name", "config", "t"} and opt["name"] in optimizers.OPTIMIZERS
             and isinstance(opt["config"], dict) and is_int(opt["t"], 0)):
-        bad(f"checkpoint optimizer must be {{name: {'|'.join(SLOTS)}, config: {{...}}, t: int ≥ 0}}")
+        bad(f"checkpoint optimizer must be {{name: {'|'.join(optimizers.OPTIMIZERS)}, config: {{...}}, t: int ≥ 0}}")
     r = c["rng_state"]
     big = lambda s: isinstance(s, str) and s.isdigit() and len(s) <= 39 and int(s) < 2 ** 128
     if not (isinstance(r, dict) and set(r) == {"bit_generator", "state", "has_uint32", "uinteger"}

@@ -28,6 +28,7 @@ import time
 import numpy as np
 
 from . import recipes
+from .augment import Augment
 from .callbacks import EarlyStopping
 from .errors import ConfigError, TrainingDivergedError
 from .training import stratified_split
@@ -133,9 +134,11 @@ def _train(settings, data, rows, seed, epochs=None):
     if settings.get("early_stopping") and val_rows is not None:
         es = EarlyStopping(monitor="val_loss", patience=settings["early_stopping"])
     val = None if val_rows is None else (data.X[val_rows], data.y[val_rows])
+    augment = Augment.from_config(settings["augment"]) if settings.get("augment") else None
     model.fit(data.X[train_rows], data.y[train_rows], epochs=epochs or settings["epochs"],
               batch_size=settings["batch_size"], optimizer=recipes.build_optimizer(settings),
-              validation_data=val, callbacks=[es] if es else None, seed=seed, classes=data.classes)
+              validation_data=val, callbacks=[es] if es else None, seed=seed, classes=data.classes,
+              augment=augment)
     return model
 
 

@@ -20,10 +20,8 @@ from ._atomic import atomic_write
 from ._version import __version__
 from .errors import ConfigError, ModelFileError, NotFittedError
 from .model import Sequential
-from .modelfile import (CLASS_DTYPE, FORMAT_VERSION, SLOTS, USER_KEYS, check_document, checked, decode_classes,
+from .modelfile import (CLASS_DTYPE, FORMAT_VERSION, USER_KEYS, check_document, checked, decode_classes,
                         expected_tensors, parse_header, read_bytes, read_tensors)
-
-OPTIMIZER_NAMES = {cls: name for name, cls in optimizers.OPTIMIZERS.items()}
 
 
 # -- writing ------------------------------------------------------------------------------------
@@ -50,9 +48,10 @@ def save_checkpoint(path, model, early_stopping=None, **metadata):
     if state is None:
         raise NotFittedError("the model has no training state to checkpoint: call fit() first")
     opt = state["optimizer_obj"]
-    name = OPTIMIZER_NAMES.get(type(opt))
-    if name is None:
-        raise ConfigError(f"cannot checkpoint optimizer {type(opt).__name__}; expected one of {sorted(SLOTS)}")
+    name = opt.name
+    if optimizers.OPTIMIZERS.get(name) is not type(opt):
+        raise ConfigError(f"cannot checkpoint optimizer {type(opt).__name__}; expected one of "
+                          f"{sorted(optimizers.OPTIMIZERS)} (add a new one to nnzero.optimizers.OPTIMIZERS)")
     try:
         opt_config = opt.config()
     except AttributeError:
@@ -107,7 +106,7 @@ def _document(model, kind, metadata, history):
     if training is None and model.train_state is not None and "training" not in metadata:
         opt = model.train_state["optimizer_obj"]
         training = {"epochs": model.train_state["epochs"], "batch_size": model.train_state["batch_size"],
-                    "optimizer": OPTIMIZER_NAMES.get(type(opt), type(opt).__name__)}
+                    "optimizer": opt.name or type(opt).__name__}
         try:
             training["optimizer_config"] = opt.config()
         except AttributeError:
@@ -195,13 +194,8 @@ def load_checkpoint(path, custom_layers=None):
                              "state); resume needs the .ckpt file written during training")
     ckpt = doc["checkpoint"]
     spec = ckpt["optimizer"]
-    optimizer = checked(optimizers.get, path, "optimizer", spec["name"], **spec["config"])
+    optimizer = _optimizer(doc, path)
     arrays = {k[len("optimizer."):]: v for k, v in tensors.items() if k.startswith("optimizer.")}
-    if any(k.startswith("m.") for k in arrays):
-        # The older layout kept Adam's averages m, v; ours are their sums m/(1−β₁), v/(1−β₂).
-        # The run continues correctly, though not bit for bit as the older version would have.
-        b = {"m": optimizer.beta1, "v": optimizer.beta2}
-        arrays = {f"{k[0]}_sum{k[1:]}": v / v.dtype.type(1 - b[k[0]]) for k, v in arrays.items()}
     rng = ckpt["rng_state"]
     es = ckpt["early_stopping"]
     if es is not None:
@@ -227,7 +221,8 @@ def _open(path, custom_layers=None):
     data = read_bytes(path)
     entries, doc, start = parse_header(data, path)
     model = checked(Sequential.from_config, path, "model architecture", doc["model"], custom_layers)
-    tensors = read_tensors(data, start, entries, expected_tensors(model, doc, entries), path)
+    optimizer = _optimizer(doc, path) if doc["kind"] == "checkpoint" else None
+    tensors = read_tensors(data, start, entries, expected_tensors(model, doc, optimizer), path)
     model.build(rng=np.random.default_rng(0))        # shapes are checked: this allocates what the file holds
     checked(model.set_weights, path, "weights", {k: v for k, v in tensors.items() if k.split(".")[0].isdigit()})
     if doc["classes"] is not None:
@@ -235,6 +230,11 @@ def _open(path, custom_layers=None):
     model.history = History.from_dict(doc["history"]) if doc["history"] is not None else None
     model.metadata = doc
     return model, doc, tensors, path
+
+
+def _optimizer(doc, path):
+    spec = doc["checkpoint"]["optimizer"]
+    return checked(optimizers.get, path, "optimizer", spec["name"], **spec["config"])
 
 
 Sequential.file_writer = save       # model.save(path) writes through this module; see model.py

@@ -13,11 +13,9 @@ import platform
 import sys
 import warnings
 
-#: Subcommand modules, in the order ``--help`` lists them. Those in OPTIONAL are registered only
-#: if their module exists (they are written separately).
+#: Subcommand modules, in the order ``--help`` lists them.
 COMMANDS = ("train", "evaluate", "predict", "inspect_cmd", "gradcheck", "explain", "report", "studio", "search",
             "export")
-OPTIONAL = {"gradcheck", "explain", "report"}
 
 DESCRIPTION = """\
 nnzero: train, evaluate and use feedforward neural networks, written in plain NumPy.
@@ -44,15 +42,6 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
-def _module(name):
-    try:
-        return importlib.import_module(f"{__name__}.{name}")
-    except ModuleNotFoundError as exc:
-        if name in OPTIONAL and exc.name == f"{__name__}.{name}":
-            return None
-        raise
-
-
 def build_parser():
     """The top-level parser with every available subcommand."""
     import numpy as np
@@ -65,9 +54,8 @@ def build_parser():
                         version=f"nnzero {__version__} (numpy {np.__version__}, python {platform.python_version()})")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND", dest="command")
     for name in COMMANDS:
-        module = _module(name)
-        if module is not None:
-            module.add_parser(sub).set_defaults(run=module.run)
+        module = importlib.import_module(f"{__name__}.{name}")
+        module.add_parser(sub).set_defaults(run=module.run)
     return parser
 
 
