@@ -19,6 +19,7 @@ import numpy as np
 
 from . import layers as L
 from . import metrics
+from ._atomic import atomic_write
 from .errors import ConfigError, ShapeError
 
 MAX_UNITS = 64        # weight images shown
@@ -107,13 +108,17 @@ def write_report(model, out_dir, X_test=None, y_test=None):
             notes += [f"epoch {rec['epoch'] + 1}: {w}" for w in rec.get("warnings", [])]
 
     index = out / "index.html"
-    index.write_text(_html(model, sections, notes, evaluation), encoding="utf-8")
+    with atomic_write(index) as f:           # like every file nnzero writes: temp, fsync, rename
+        f.write(_html(model, sections, notes, evaluation).encode("utf-8"))
     return index
 
 
 def _save(plt, fig, out, name, title, caption):
-    fig.savefig(out / name, dpi=100)
-    plt.close(fig)
+    try:
+        with atomic_write(out / name) as f:
+            fig.savefig(f, dpi=100, format="png")
+    finally:
+        plt.close(fig)
     return name, title, caption
 
 

@@ -64,11 +64,11 @@ class Studio:
         try:
             if meta.get("kind", "dataset") == "dataset" and meta.get("name"):
                 _, (X, y) = datasets.load_dataset(meta["name"], data_dir=meta.get("data_dir"))
-                return X, y, f"{datasets.get_spec(meta['name']).name} test set"
+                return X, y, f"{datasets.get_spec(meta['name']).title} test set"
             path = meta.get("test_data") or meta.get("path")
             if meta.get("kind") == "file" and path and Path(path).exists():
                 X, y = datasets.load_file(path)
-                return X, y, Path(path).name
+                return X, y, f"file {Path(path).name}"
         except (DataError, ConfigError, OSError):
             pass
         if self.image and not meta:
