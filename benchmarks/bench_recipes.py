@@ -49,6 +49,8 @@ def run(name, seed=0):
         seconds = sum(model.history["time"])
         curve.append({"epoch": epoch + 1, "seconds": round(seconds, 2),
                       "test_accuracy": model.evaluate(Xt, yt)["accuracy"]})
+        print(f"  {name} seed {seed} epoch {epoch + 1}: test {curve[-1]['test_accuracy']:.4f} "
+              f"after {seconds:.1f} s of training", flush=True)
 
     history = model.fit(X, y, epochs=settings["epochs"], batch_size=settings["batch_size"],
                         optimizer=recipes.build_optimizer(settings), seed=seed, augment=augment,

@@ -68,8 +68,9 @@ def main():
     for item in args.set:
         key, _, value = item.partition("=")
         overrides[key] = json.loads(value)
+    commit = _commit()                     # the code the run starts with
     result = run(args.recipe, overrides, args.seed)
-    result.update(machine=machine(), commit=_commit(), note=args.note,
+    result.update(machine=machine(), commit=commit, note=args.note,
                   date=time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
                   env={k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")})
     RESULTS.parent.mkdir(exist_ok=True)

@@ -22,14 +22,15 @@ def digits(mnist_small, tmp_path_factory):
 
 def test_augment_preset_and_flags_are_recorded_and_inspected(digits, tmp_path, capsys):
     out = tmp_path / "m.safetensors"
-    args = ["train", "--data", str(digits), *RUN[:-1], "--augment", "--aug-shift", "1.5", "--out", str(out)]
+    args = ["train", "--data", str(digits), *RUN[:-1], "--augment", "--aug-shift", "1.5", "--aug-rotate", "10",
+            "--out", str(out)]
     assert main(args) == 0
     stdout = capsys.readouterr().out
-    assert "augmentation: shift 1.5 px, rotate 12°" in stdout
+    assert "augmentation: shift 1.5 px, rotate 10°, scale ±0.1, shear 0.1, elastic 1 px (sigma 4)" in stdout
     recorded = nz.load(out).metadata["training"]["augment"]
     assert recorded == Augment.preset("elastic", shift=1.5).config()
     assert main(["inspect", str(out)]) == 0
-    assert "augment          shift=1.5 rotate=12.0" in capsys.readouterr().out
+    assert "augment          shift=1.5 rotate=10.0" in capsys.readouterr().out
 
 
 def test_a_setting_flag_alone_starts_from_the_affine_preset(digits, tmp_path):
@@ -78,7 +79,7 @@ def test_cli_resumes_exactly_with_augmentation(digits, tmp_path, monkeypatch, ca
     ckpt = tmp_path / "m.ckpt.safetensors"
     capsys.readouterr()
     assert main(["train", "--resume", str(ckpt), "--aug-shift", "1"]) == 2
-    assert "augmentation flags differ from the checkpoint's augmentation (shift 2 px" in capsys.readouterr().err
+    assert "augmentation flags differ from the checkpoint's augmentation (shift 1.5 px" in capsys.readouterr().err
     assert main(["train", "--resume", str(ckpt), "--augment", "elastic", "--quiet"]) == 0   # same settings: fine
     a, b = nz.load(ref), nz.load(out)
     assert all(np.array_equal(a.params[k], b.params[k]) for k in a.params)

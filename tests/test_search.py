@@ -99,7 +99,8 @@ def test_same_table_with_one_or_two_local_workers(data_file, tmp_path, capsys):
 
 def test_random_trials_with_ranges_and_folds(data_file, tmp_path, capsys):
     code = main(["search", "--data", str(data_file), "--param", "lr=1e-3..1e-1:log", "--param", "hidden=4-4,8",
-                 "--trials", "3", "--folds", "2", "--epochs", "2", "--out-dir", str(tmp_path), "--quiet"])
+                 "--trials", "3", "--folds", "2", "--epochs", "2", "--workers", "1", "--out-dir", str(tmp_path),
+                 "--quiet"])
     assert code == 0
     rows = read_csv(tmp_path / "results.csv")
     assert len(rows) == 3 and all(1e-3 <= float(r["lr"]) <= 1e-1 for r in rows)
@@ -110,7 +111,7 @@ def test_random_trials_with_ranges_and_folds(data_file, tmp_path, capsys):
 
 def test_a_diverging_trial_is_recorded_and_the_search_goes_on(data_file, tmp_path, capsys):
     code = main(["search", "--data", str(data_file), "--optimizer", "sgd", "--param", "lr=0.05,1e6",
-                 "--epochs", "3", "--preprocessing", "none", "--out-dir", str(tmp_path), "--quiet"])
+                 "--epochs", "3", "--preprocessing", "none", "--workers", "1", "--out-dir", str(tmp_path), "--quiet"])
     assert code == 0
     rows = read_csv(tmp_path / "results.csv")
     assert [r["status"] for r in rows] == ["ok", "diverged"]
@@ -220,3 +221,38 @@ def test_augmentation_is_a_searchable_setting(tmp_path, capsys):
     assert rows[0]["val_loss"] != rows[1]["val_loss"]
     trials = json.loads((tmp_path / "results.json").read_text())["trials"]
     assert [t["params"]["augment"] for t in trials] == ["none", "affine"]
+
+
+def test_ctrl_c_with_worker_processes_exits_130_and_keeps_results(data_file, tmp_path):
+    """SIGINT to the whole process group, as a terminal's Ctrl-C: the command and its worker
+    processes stop, the finished trials are in results.csv, exit code 130."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    src = str(Path(nz.__file__).resolve().parents[1])
+    argv = [sys.executable, "-m", "nnzero", "search", "--data", str(data_file), "--workers", "2",
+            "--param", "lr=0.001,0.002,0.003,0.004,0.005,0.006,0.007,0.008", "--epochs", "20",
+            "--batch-size", "16", "--out-dir", str(tmp_path)]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": src}, start_new_session=True)
+    lines = []
+    for line in proc.stdout:                 # wait for the first finished trial
+        lines.append(line)
+        if line.startswith("trial 1/8"):
+            break
+    time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, err
+    assert "trials finished, their results are in" in err and "Traceback" not in err
+    rows = read_csv(tmp_path / "results.csv")
+    assert 1 <= len(rows) < 8 and all(r["status"] == "ok" for r in rows)
+    assert not (tmp_path / "best.safetensors").exists()

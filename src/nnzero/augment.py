@@ -38,7 +38,7 @@ BANK_SEED = 20030803  # the bank is fixed (Simard et al., ICDAR 2003, August 3-6
 # Named settings for `nnzero train --augment PRESET`.
 PRESETS = {
     "affine": {"shift": 2.0, "rotate": 12.0, "scale": 0.1, "shear": 0.15, "elastic": 0.0},
-    "elastic": {"shift": 2.0, "rotate": 12.0, "scale": 0.1, "shear": 0.15, "elastic": 1.5},
+    "elastic": {"shift": 1.5, "rotate": 10.0, "scale": 0.1, "shear": 0.1, "elastic": 1.0},
     "light": {"shift": 1.0, "rotate": 8.0, "scale": 0.05, "shear": 0.1, "elastic": 0.0},
 }
 

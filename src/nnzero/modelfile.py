@@ -10,7 +10,9 @@ A file is plain safetensors, so other tools read the weights directly
 The nnzero document holds ``format_version``, ``kind`` ("model" or "checkpoint"), ``model``
 (``Sequential.config()``), ``classes`` ({"dtype", "values"}: labels come back with the same
 NumPy dtype), ``preprocessing``, ``training`` settings, ``seed``, ``versions``, ``dataset``
-({"name", "sha256", ...}), ``history`` and ``notes``. A checkpoint adds ``checkpoint`` (epoch,
+({"name", "sha256", ...}), ``history``, ``notes`` and ``tensors_sha256``: the SHA-256 (hex) of the
+tensor bytes, everything after the header, so a flipped bit in the weights is caught at load
+(files written before it existed have none and load as before). A checkpoint adds ``checkpoint`` (epoch,
 total epochs, batch size, optimizer name/config/step count, the PCG64 state of the training
 stream as decimal strings, early-stopping settings) and the tensors ``optimizer.<slot>.<param>``
 (the slots the optimizer class declares: Adam's m_sum and v_sum, SGD's velocity) and ``early_stopping.<param>`` (the best weights so far).
@@ -20,6 +22,7 @@ duplicate keys), each tensor's dtype, shape and byte range (they must tile the d
 and the document against the architecture. Any problem is a ModelFileError naming the file.
 """
 
+import hashlib
 import json
 import math
 import os
@@ -39,7 +42,8 @@ TENSOR_DTYPES = {"F32": np.dtype("<f4"), "F64": np.dtype("<f8")}
 MODEL_DTYPES = {"float32": "F32", "float64": "F64"}
 # Metadata a caller may pass to save(); everything else in the document is derived.
 USER_KEYS = ("preprocessing", "training", "dataset", "seed", "history", "notes")
-DOC_KEYS = {"format_version", "kind", "model", "classes", "versions", "checkpoint", *USER_KEYS}
+DOC_KEYS = {"format_version", "kind", "model", "classes", "versions", "checkpoint", "tensors_sha256", *USER_KEYS}
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 CLASS_DTYPE = re.compile(r"[<>|=]?(?:[iu][1248]|f[48]|b1|U[0-9]{1,4})")
 
 
@@ -151,6 +155,21 @@ def parse_header(data, path):
     return entries, doc, 8 + n
 
 
+def tensor_digest(data, start):
+    """SHA-256 (hex) of the tensor bytes: ``data[start:]``, everything after the header."""
+    return hashlib.sha256(memoryview(data)[start:]).hexdigest()
+
+
+def check_digest(expected, data, start, path):
+    """A ModelFileError if the tensor bytes do not hash to ``expected`` (None: nothing recorded)."""
+    if expected is None:
+        return
+    actual = tensor_digest(data, start)
+    if actual != expected:
+        raise ModelFileError(f"{path}: the tensor data do not match their SHA-256 recorded in the file "
+                             f"(recorded {expected[:16]}…, computed {actual[:16]}…): the file is corrupted")
+
+
 def is_int(v, low):
     return isinstance(v, int) and not isinstance(v, bool) and v >= low
 
@@ -210,8 +229,11 @@ def check_document(doc, path):
     missing = {"kind", "model", "classes", "history"} - set(doc)
     if missing:
         bad(f"metadata lacks {sorted(missing)}")
-    for key in ("preprocessing", "training", "dataset", "seed", "versions", "notes", "checkpoint"):
+    for key in ("preprocessing", "training", "dataset", "seed", "versions", "notes", "checkpoint", "tensors_sha256"):
         doc.setdefault(key, None)
+    digest = doc["tensors_sha256"]
+    if digest is not None and not (isinstance(digest, str) and SHA256_HEX.fullmatch(digest)):
+        bad(f"tensors_sha256 must be 64 lowercase hex digits, got {str(digest)[:80]!r}")
     check_numbers(doc, bad)
     if doc["kind"] not in ("model", "checkpoint"):
         bad(f"kind must be 'model' or 'checkpoint', got {doc['kind']!r}")
@@ -306,9 +328,10 @@ def check_checkpoint(doc, bad):
         bad("checkpoint early_stopping state is invalid")
 
 
-def read_tensors(data, start, entries, expected, path):
-    """Check the header's tensors against ``expected`` ({name: (dtype, shape)}), then copy them
-    out of ``data`` → {name: native-order array}; NaN/inf weights are refused."""
+def read_tensors(data, start, entries, expected, path, digest=None):
+    """Check the header's tensors against ``expected`` ({name: (dtype, shape)}) and the tensor
+    bytes against their SHA-256 ``digest`` (if the file records one), then copy them out of
+    ``data`` → {name: native-order array}; NaN/inf weights are refused."""
     if set(entries) != set(expected):
         missing, extra = sorted(set(expected) - set(entries)), sorted(set(entries) - set(expected))
         raise ModelFileError(f"{path}: tensors do not match the architecture"
@@ -319,6 +342,7 @@ def read_tensors(data, start, entries, expected, path):
         if got_dtype != dtype or got_shape != shape:
             raise ModelFileError(f"{path}: tensor {name!r} is {got_dtype} {list(got_shape)}, "
                                  f"expected {dtype} {list(shape)}")
+    check_digest(digest, data, start, path)
     tensors = {}
     for name, (dtype, shape, (begin, end)) in entries.items():
         disk = TENSOR_DTYPES[dtype]          # little-endian; .astype gives an owned native array

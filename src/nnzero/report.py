@@ -12,7 +12,6 @@ on first use with the file-only Agg backend.
 """
 
 import html
-import io
 import math
 from pathlib import Path
 
@@ -128,10 +127,11 @@ def _write(path, data):
 
 
 def _save(plt, fig, out, name, title, caption):
-    buffer = io.BytesIO()
-    fig.savefig(buffer, dpi=100, format="png")
-    plt.close(fig)
-    _write(out / name, buffer.getvalue())
+    try:
+        with atomic_write(out / name) as f:
+            fig.savefig(f, dpi=100, format="png")
+    finally:
+        plt.close(fig)
     return name, title, caption
 
 

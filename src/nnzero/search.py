@@ -169,6 +169,9 @@ def run_trial(index, settings, params, data, seed, blas_threads=1):
     return row
 
 
+_CONTROLLER = []          # one threadpoolctl controller per process: its library scan is slow
+
+
 class _blas_limit:
     """BLAS threads per trial (1: trials run side by side, and give the same numbers wherever
     they run); a no-op without threadpoolctl."""
@@ -178,11 +181,13 @@ class _blas_limit:
 
     def __enter__(self):
         if self.n:
-            try:
-                from threadpoolctl import threadpool_limits
-            except ImportError:
-                return self
-            self.ctx = threadpool_limits(self.n)
+            if not _CONTROLLER:
+                try:
+                    from threadpoolctl import ThreadpoolController
+                except ImportError:
+                    return self
+                _CONTROLLER.append(ThreadpoolController())
+            self.ctx = _CONTROLLER[0].limit(limits=self.n)
         return self
 
     def __exit__(self, *exc):

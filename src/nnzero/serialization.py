@@ -21,7 +21,7 @@ from ._version import __version__
 from .errors import ConfigError, ModelFileError, NotFittedError
 from .model import Sequential
 from .modelfile import (CLASS_DTYPE, FORMAT_VERSION, USER_KEYS, check_document, checked, decode_classes,
-                        expected_tensors, parse_header, read_bytes, read_tensors)
+                        check_digest, expected_tensors, parse_header, read_bytes, read_tensors, tensor_digest)
 
 
 # -- writing ------------------------------------------------------------------------------------
@@ -136,6 +136,10 @@ def _encode_classes(classes):
 def _write(path, tensors, doc):
     import safetensors.numpy
 
+    arrays = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
+    # The tensor bytes do not depend on the metadata: serialise once without it to hash them.
+    plain = safetensors.numpy.save(arrays)
+    doc = {**doc, "tensors_sha256": tensor_digest(plain, 8 + int.from_bytes(plain[:8], "little"))}
     try:
         text = json.dumps(doc, allow_nan=False, separators=(",", ":"), default=_json_default)
     except (TypeError, ValueError) as exc:
@@ -144,8 +148,9 @@ def _write(path, tensors, doc):
         check_document(json.loads(text), Path(path))   # never write a file we would refuse to read
     except ModelFileError as exc:
         raise ConfigError(f"refusing to write {exc}") from None
-    arrays = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
-    write_atomic(path, safetensors.numpy.save(arrays, metadata={"nnzero": text}))
+    data = safetensors.numpy.save(arrays, metadata={"nnzero": text})
+    check_digest(doc["tensors_sha256"], data, 8 + int.from_bytes(data[:8], "little"), Path(path))
+    write_atomic(path, data)
 
 
 def write_atomic(path, data):
@@ -222,7 +227,8 @@ def _open(path, custom_layers=None):
     entries, doc, start = parse_header(data, path)
     model = checked(Sequential.from_config, path, "model architecture", doc["model"], custom_layers)
     optimizer = _optimizer(doc, path) if doc["kind"] == "checkpoint" else None
-    tensors = read_tensors(data, start, entries, expected_tensors(model, doc, optimizer), path)
+    tensors = read_tensors(data, start, entries, expected_tensors(model, doc, optimizer), path,
+                           doc["tensors_sha256"])
     model.build(rng=np.random.default_rng(0))        # shapes are checked: this allocates what the file holds
     checked(model.set_weights, path, "weights", {k: v for k, v in tensors.items() if k.split(".")[0].isdigit()})
     if doc["classes"] is not None:

@@ -69,7 +69,7 @@ def given(args):
 
 
 def describe(config):
-    """One line for banners and inspect: 'shift 2 px, rotate 12°, ...' or 'none'."""
+    """One line for the start banner and errors: 'shift 2 px, rotate 12°, ...' or 'none'."""
     return "none" if not config else _describe(config)
 
 

@@ -28,6 +28,10 @@ examples:
   nnzero report model.safetensors --out report/ --data test.csv"""
 
 
+REPORT_FILES = ("index.html", "curves.png", "confusion.png", "misclassified.png", "augmented.png", "weights.png",
+                "diagnostics.png")
+
+
 def add_parser(subparsers):
     p = subparsers.add_parser("report", help="PNG figures and an HTML page about a model",
                               description=DESCRIPTION, epilog=EPILOG,
@@ -43,7 +47,8 @@ def run(args):
     from ..errors import ConfigError
     from ..report import write_report
 
-    safety.check_output_folder(args.out, "--out", inputs=[("MODEL", args.model), ("--data", args.data)])
+    safety.check_output_folder(args.out, "--out", inputs=[("MODEL", args.model), ("--data", args.data)],
+                               files=REPORT_FILES)
     model = serialization.load(args.model)
     X = y = None
     source = "test"

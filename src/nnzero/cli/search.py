@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import preprocessing, rows, search
+from .. import preprocessing, rows, safety, search
 from .._atomic import atomic_write
 from ..errors import ConfigError, DataError
 from . import augment_flags, common, train, train_start
@@ -159,7 +159,8 @@ def run(args):
     space = parse_params(args.param, args.search_actions, random=bool(args.trials))
     base = train._settings(args)
     jobs = _jobs(args, space)
-    out_dir = Path(args.out_dir)
+    out_dir = safety.check_output_folder(args.out_dir, "--out-dir", inputs=[("--data", args.data)],
+                                         files=("results.json", "results.csv", "best.safetensors"))
     out_dir.mkdir(parents=True, exist_ok=True)
     seed = base["seed"]
     source = train._source(args)

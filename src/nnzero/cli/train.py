@@ -125,7 +125,10 @@ def add_data_arguments(p):
                    help="input transform, stored in the model file (default: the recipe's, scale255 = x/255)")
 
 
-def run(args):
+def run(args, extra_callbacks=()):
+    """Train as the flags in ``args`` say. ``extra_callbacks`` join the fit before the
+    checkpointer (the studio streams the run with them; one may raise KeyboardInterrupt to stop
+    it with a checkpoint, as Ctrl-C does)."""
     if args.resume:
         model, optimizer, resume = serialization.load_checkpoint(args.resume)
         doc = resume["metadata"]
@@ -177,7 +180,7 @@ def run(args):
     # Full-batch or very long runs: one bar (or a line per ~5 %) over the epochs, not one per epoch.
     per_run = settings["batch_size"] is None or settings["epochs"] > 100
     progress = EpochProgress(settings["epochs"], resume["epoch"] if resume else 0) if per_run and not args.quiet else None
-    callbacks = [cb for cb in (es, progress, checkpointer) if cb is not None]
+    callbacks = [cb for cb in (es, progress, *extra_callbacks, checkpointer) if cb is not None]
     augment = Augment.from_config(settings["augment"]) if settings.get("augment") else None
     log = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
     log(train_start.banner(model, settings, data, resume, spec, why))
