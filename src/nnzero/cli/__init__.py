@@ -14,7 +14,8 @@ import sys
 import warnings
 
 #: Subcommand modules, in the order ``--help`` lists them.
-COMMANDS = ("train", "evaluate", "predict", "inspect_cmd", "gradcheck", "explain", "report", "studio", "search")
+COMMANDS = ("train", "evaluate", "predict", "inspect_cmd", "gradcheck", "explain", "report", "studio", "search",
+            "export")
 
 DESCRIPTION = """\
 nnzero: train, evaluate and use feedforward neural networks, written in plain NumPy.
@@ -30,6 +31,7 @@ examples:
   nnzero predict model.safetensors --data rows.csv --out predictions.csv
   nnzero predict model.safetensors digit.png
   nnzero inspect model.safetensors
+  nnzero export model.safetensors --format onnx --out model.onnx
 
 'nnzero COMMAND --help' describes each command."""
 
