@@ -59,7 +59,7 @@ def main():
 
     t0 = time.perf_counter()
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None, silence_logs=40) as cluster:
+                      dashboard_address=":0", silence_logs=40) as cluster:
         cluster_start = time.perf_counter() - t0
         results["Dask LocalCluster, 2 worker processes (--scheduler)"] = timed(
             lambda: search.run(grid, data, scheduler=cluster.scheduler_address))

@@ -458,3 +458,15 @@ def test_history_round_trips_values_diagnostics_and_seed():
     again = nz.History.from_dict(h.to_dict())
     assert again.to_dict() == h.to_dict()
     assert again.seed == 42 and again.diagnostics == [{"epoch": 0}]
+
+
+def test_history_to_dict_writes_nan_as_null_and_keeps_resumed_epoch_numbers():
+    h = nz.History({"loss": [0.5, 0.25], "val_loss": [math.nan, 0.3]}, epoch=[3, 4], seed=7)
+    d = h.to_dict()
+    assert d["epoch"] == [3, 4] and d["loss"] == [0.5, 0.25] and d["val_loss"] == [None, 0.3]
+    json.dumps(d, allow_nan=False)                      # model files refuse NaN in JSON
+    again = nz.History.from_dict(d)
+    assert again.epoch == [3, 4] and again["loss"] == [0.5, 0.25]
+    assert math.isnan(again["val_loss"][0]) and again["val_loss"][1] == 0.3
+    partial = nz.History.from_dict({"loss": [1.0]})      # keys it lacks come back empty
+    assert partial["loss"] == [1.0] and partial["val_loss"] == [] and partial.epoch == [0]

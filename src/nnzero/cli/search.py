@@ -15,7 +15,7 @@ import numpy as np
 from .. import preprocessing, rows, safety, search
 from .._atomic import atomic_write
 from ..errors import ConfigError, DataError
-from . import augment_flags, common, train
+from . import augment_flags, common, train, train_start
 
 DESCRIPTION = """\
 Train one network per combination of settings, score each on validation rows, rank them, and
@@ -165,7 +165,7 @@ def run(args):
     seed = base["seed"]
     source = train._source(args)
     data = train._load_data(source, seed)
-    spec, why = train._preprocessing(args, base.pop("preprocessing"), source, data["train"][0])
+    spec, why = train_start.choose_preprocessing(args, base.pop("preprocessing"), source, data["train"][0])
     X, y = data["train"]
     X = _model_inputs(X, spec, base["dtype"])
     classes = np.unique(np.concatenate([y, data["test"][1]]) if data["test"] else y)

@@ -2,9 +2,7 @@
 
 import argparse
 import contextlib
-import hashlib
 import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -13,9 +11,9 @@ from .. import budget, preprocessing, recipes, rows, safety, serialization
 from ..augment import Augment
 from ..callbacks import EarlyStopping, History
 from ..errors import ConfigError, DataError, TrainingDivergedError
-from ..layers import ACTIVATIONS, Dense
+from ..layers import ACTIVATIONS
 from ..optimizers import OPTIMIZERS, SCHEDULES
-from . import augment_flags, common, signals
+from . import augment_flags, common, signals, train_start
 from . import recorded as recorded_checks
 from .checkpointing import Checkpointer
 from .progress import EpochProgress
@@ -105,6 +103,9 @@ def add_setting_arguments(p):
                    help="seeds initialisation, shuffling, dropout and splits (default 0)")
     g.add_argument("--validation-split", type=common.fraction, metavar="F",
                    help="fraction of the training rows held out for validation (default 0; 0.1 with --early-stopping)")
+    g.add_argument("--diagnostics", action="store_true",
+                   help="record per-layer statistics every epoch (activations, dead ReLUs, gradient and "
+                        "update norms) in the model file, with warnings; 'nnzero report' plots them")
     g.add_argument("--early-stopping", type=common.positive_int, metavar="PATIENCE",
                    help="stop when val_loss has not improved for PATIENCE epochs; keep the best epoch's weights")
 
@@ -139,14 +140,14 @@ def run(args, extra_callbacks=()):
         settings = _settings(args)
         source = _source(args)
         spec, seed = settings.pop("preprocessing"), settings["seed"]
-        init = _init_model(args, settings) if args.init_from else None
+        init = train_start.init_model(args, settings) if args.init_from else None
     out, ckpt_path = _outputs(args, settings, source)   # before any work: never train for nothing
     data = _load_data(source, seed)
     why = None
     if resume is None and init is not None:
         spec, why = init.metadata.get("preprocessing") or preprocessing.NONE, f"as in {args.init_from}"
     elif resume is None:
-        spec, why = _preprocessing(args, spec, source, data["train"][0])
+        spec, why = train_start.choose_preprocessing(args, spec, source, data["train"][0])
     if resume is not None and data["sha256"] != (doc["dataset"] or {}).get("sha256"):
         raise DataError(f"the training data differ from the data of the checkpoint {args.resume} "
                         "(sha256 mismatch); resume needs the same data")
@@ -182,7 +183,7 @@ def run(args, extra_callbacks=()):
     callbacks = [cb for cb in (es, progress, *extra_callbacks, checkpointer) if cb is not None]
     augment = Augment.from_config(settings["augment"]) if settings.get("augment") else None
     log = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
-    log(_banner(model, settings, data, resume, spec, why))
+    log(train_start.banner(model, settings, data, resume, spec, why))
     try:
         if es is not None and resume is not None and es.replay(resume["history"]).finished:
             es.model = model                       # the checkpoint is of a run that already stopped
@@ -192,7 +193,7 @@ def run(args, extra_callbacks=()):
             model.fit(X_train, y_train, epochs=settings["epochs"], batch_size=settings["batch_size"],
                       optimizer=optimizer, validation_split=settings["validation_split"], callbacks=callbacks,
                       seed=seed, verbose=0 if args.quiet or per_run else 1, classes=classes, resume=resume,
-                      augment=augment)
+                      diagnostics=bool(getattr(args, "diagnostics", False)), augment=augment)
         _test_and_save(model, data, spec, settings, out, meta)
     except KeyboardInterrupt as exc:            # Ctrl-C, SIGTERM, SIGHUP: keep the last whole epoch
         if progress is not None:
@@ -293,33 +294,6 @@ def _settings(args):
         raise ConfigError(f"--momentum applies to --optimizer sgd, not {settings['optimizer']}")
     recipes.build_optimizer(settings)   # invalid optimizer settings fail before the data are loaded
     return settings
-
-
-def _init_model(args, settings):
-    """The model of --init-from, its architecture recorded in ``settings`` (flags that would
-    change the architecture are errors: the weights fix it)."""
-    if args.resume:
-        raise ConfigError("give --resume or --init-from, not both")
-    model = serialization.load(args.init_from)
-    if not model.is_classifier:
-        raise ConfigError(f"{args.init_from} is a regression model; nnzero train trains classifiers")
-    for flag in ("hidden", "activation", "init", "dropout", "preprocessing"):
-        if getattr(args, flag) is not None:
-            raise ConfigError(f"--{flag} cannot change the network of --init-from {args.init_from}; "
-                              "its weights fix the architecture and input preprocessing")
-    if args.dtype is not None and args.dtype != model.dtype.name:
-        raise ConfigError(f"--dtype {args.dtype} differs from {args.init_from}'s {model.dtype.name}")
-    dense = [layer for layer in model.layers if isinstance(layer, Dense)]
-    kinds = {cls: name for name, cls in ACTIVATIONS.items()}
-    act = next((kinds[type(layer)] for layer in model.layers if type(layer) in kinds), settings["activation"])
-    rates = [layer.rate for layer in model.layers if hasattr(layer, "rate")]
-    with open(args.init_from, "rb") as f:
-        digest = hashlib.sha256(f.read()).hexdigest()
-    settings.update(hidden=[d.n_out for d in dense[:-1]], activation=act, dtype=model.dtype.name,
-                    dropout=rates[-1] if rates else 0.0,
-                    init_from={"path": str(Path(args.init_from).resolve()), "sha256": digest,
-                               "test_accuracy": (model.metadata.get("training") or {}).get("test_accuracy")})
-    return model
 
 
 def _resumed_settings(args, doc):
@@ -425,52 +399,6 @@ def _load_data(source, seed):
                         f"{train[0].shape[1]}")
     info.update(n_train=len(train[0]), n_test=0 if test is None else len(test[0]), train=train, test=test)
     return info
-
-
-def _preprocessing(args, recipe_spec, source, X):
-    """The run's preprocessing and why it was chosen: the flag's; for a named dataset the
-    recipe's; for a file, the recipe's if its rows look like pixels, else standardize."""
-    if args.preprocessing == "standardize":
-        return rows.standardize(X), "set by --preprocessing standardize"
-    if args.preprocessing is not None:
-        return recipe_spec, f"set by --preprocessing {args.preprocessing}"
-    if source["kind"] == "dataset":
-        return recipe_spec, f"the {args.recipe or 'default'} recipe's"
-    spec, reason = rows.choose(X, recipe_spec)
-    return spec, f"chosen as the data have {reason} (--preprocessing to change)"
-
-
-def _banner(model, settings, data, resume, spec=None, why=None):
-    """The start line(s): network, data (train / validation / test rows), optimisation and the
-    preprocessing with the reason for it; wrapped to the terminal's width."""
-    from ..training import terminal_width
-
-    sizes = [model.n_features] + [layer.n_out for layer in [layer for layer in model.layers if isinstance(layer, Dense)]]
-    batch = "full batch" if settings["batch_size"] is None else f"batch {settings['batch_size']}"
-    sched = (settings.get("schedule") or {}).get("name", "constant")
-    n_val = 0
-    if settings["validation_split"]:        # as training.stratified_split rounds it, class by class
-        counts = np.unique(data["train"][1], return_counts=True)[1]
-        n_val = sum(int(round(settings["validation_split"] * c)) for c in counts)
-    rows = [f"{data['n_train'] - n_val} train"] + ([f"{n_val} validation"] if n_val else []) + \
-        [f"{data['n_test']} test rows"]
-    lines = [f"training {'-'.join(map(str, sizes))} ({settings['activation']}) on {data['name']}: "
-             f"{' / '.join(rows)}",
-             f"{settings['optimizer']} lr {settings['lr']:g} {sched}, {settings['epochs']} epochs, {batch}, "
-             f"seed {settings['seed']}"]
-    if spec is not None and why is not None:
-        lines.append(f"preprocessing {common.describe_preprocessing(spec)}; {why}")
-    if settings.get("augment"):
-        lines.append(f"augmentation: {augment_flags.describe(settings['augment'])}")
-    if settings.get("init_from"):
-        lines.append(f"starting from the weights of {settings['init_from']['path']} (fresh optimizer)")
-    if resume is not None:
-        lines.append(f"resuming after epoch {resume['epoch']} of {resume['epochs']}")
-    if not sys.stdout.isatty():
-        return "\n".join(lines)
-    width = terminal_width()
-    return "\n".join(textwrap.fill(line, width, subsequent_indent="    ", break_on_hyphens=False)
-                     for line in lines)
 
 
 def _interrupted(model, checkpointer, settings, exc):
