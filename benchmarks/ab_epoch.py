@@ -79,6 +79,10 @@ def main(argv=None):
             times[side].append(res["epoch2"])
             losses[side].append(res["loss"])
             print(f"repeat {r + 1} {side}: {res['epoch2']:.3f} s", flush=True)
+        _report(args, times, losses)        # after every pair: a run cut short keeps its data
+
+
+def _report(args, times, losses):
     med = {k: statistics.median(v) for k, v in times.items()}
     result = {
         "what": "second-epoch time, 784-256-128-10 ReLU, Adam 1e-3, batch 128, "
@@ -86,7 +90,7 @@ def main(argv=None):
         "old": args.label_old, "new": args.label_new, "times_s": times, "median_s": med,
         "ratio_new_over_old": med["new"] / med["old"], "epoch2_loss": losses,
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(),
-        "note": args.note,
+        "note": args.note, "pairs": len(times["new"]),
     }
     print(json.dumps({"median_s": med, "ratio_new_over_old": result["ratio_new_over_old"]}))
     if args.out:
