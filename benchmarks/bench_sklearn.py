@@ -8,13 +8,16 @@ Settings for every row: hidden (256, 128), ReLU, Adam lr 1e-3, alpha 1e-4, batch
 tol rule never stops a run), random_state 0. Pixels are scaled to [0, 1]. Each estimator gets float64 input, as most
 scikit-learn users have; scikit-learn's MLP also runs once on float32 input, since it then
 computes in float32 too, for a like-for-like float32 comparison. Times are ``fit`` only, in one
-process, on the same BLAS: the fastest of 5 fits on digits (a fit takes about a second) and of
-``--mnist-repeats`` on MNIST, the contenders taking turns. Prints a Markdown table.
+process, on the same BLAS: the median of 5 fits on digits (a fit takes about a second) and of
+``--mnist-repeats`` on MNIST, the contenders taking turns. Prints a Markdown table and stores
+every fit time in results/sklearn.json with the commit, the date, the CPU, the BLAS kernel and
+the load average (benchmarks/figures.py checks the README against it).
 """
 
 import argparse
 import os
 import platform
+import statistics
 import time
 import warnings
 
@@ -25,8 +28,10 @@ from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 
-import nnzero as nz
-from nnzero.sklearn import MLPClassifier
+from provenance import provenance, store  # noqa: I001  (puts src/ first on the path)
+
+import nnzero as nz  # noqa: E402
+from nnzero.sklearn import MLPClassifier  # noqa: E402
 
 
 def datasets(args):
@@ -54,8 +59,10 @@ def main():
     ap.add_argument("--epochs", type=int, default=20, help="MNIST epochs")
     ap.add_argument("--digits-epochs", type=int, default=100)
     ap.add_argument("--mnist-train", type=int, default=60000, help="MNIST training rows to use")
-    ap.add_argument("--mnist-repeats", type=int, default=1, help="fits per MNIST row (the fastest is shown)")
+    ap.add_argument("--mnist-repeats", type=int, default=3, help="fits per MNIST row (the median is shown)")
+    ap.add_argument("--no-store", action="store_true", help="print only; leave results/sklearn.json alone")
     args = ap.parse_args()
+    stored = {**provenance(), "settings": vars(args), "rows": []}
     print(f"load average at the start: {os.getloadavg()}")
     print(f"{platform.machine()}, {os.cpu_count()} cores, numpy {np.__version__}, "
           f"scikit-learn {sklearn.__version__}, nnzero {nz.__version__}; "
@@ -75,11 +82,17 @@ def main():
                 times[i].append(time.perf_counter() - t0)
         for (name, dtype, est, input_dtype), t in zip(runs, times):
             acc = est.score(Xt.astype(input_dtype, copy=False), yt)
-            print(f"| {data_name} | {est.n_iter_} | {name} | {dtype} | {min(t):.2f} | {acc:.4f} | "
+            print(f"| {data_name} | {est.n_iter_} | {name} | {dtype} | {statistics.median(t):.2f} | {acc:.4f} | "
                   f"{est.loss_curve_[-1]:.4f} |", flush=True)
+            stored["rows"].append({"data": data_name, "epochs": est.n_iter_, "estimator": name, "dtype": dtype,
+                                   "fit_seconds_median": statistics.median(t), "fit_seconds": t,
+                                   "test_accuracy": acc, "final_loss": est.loss_curve_[-1]})
     # BLAS threads spin when the cores are shared: other work on the machine inflates these times
     # many-fold. Trust a table only when the load stayed near 0.
     print(f"\nload average (1, 5, 15 min) at the end: {os.getloadavg()}")
+    stored["load_average_at_end"] = list(os.getloadavg())
+    if not args.no_store:
+        store("sklearn", stored)
 
 if __name__ == "__main__":
     main()

@@ -65,3 +65,57 @@ def pytest_make_collect_report(collector):
 def pytest_runtest_makereport(item, call):
     outcome = yield
     _fail_import_skip(outcome.get_result())
+
+
+# -- helpers shared by several test files (as fixtures: test files do not import each other) --------
+@pytest.fixture
+def blobs():
+    """blobs(rng, labels, n_per_class=30, d=4) → well separated Gaussian clusters, one per label:
+    (X (k·n, d) float32, y (k·n,))."""
+    def make(rng, labels, n_per_class=30, d=4):
+        centers = rng.normal(scale=4.0, size=(len(labels), d))
+        X = np.concatenate([c + rng.normal(size=(n_per_class, d)) for c in centers]).astype(np.float32)
+        return X, np.repeat(np.asarray(labels), n_per_class)
+    return make
+
+
+@pytest.fixture
+def small_net():
+    """small_net(n_out, d=4, dropout=0.0, dtype="float32") → d → 8 ReLU (→ Dropout) → n_out Softmax."""
+    import nnzero as nz
+
+    def make(n_out, d=4, dropout=0.0, dtype="float32"):
+        layers = [nz.Dense(d, 8), nz.ReLU()] + ([nz.Dropout(dropout)] if dropout else [])
+        return nz.Sequential(layers + [nz.Dense(8, n_out), nz.Softmax()], dtype=dtype)
+    return make
+
+
+@pytest.fixture
+def TOL():   # noqa: N802  (reads as the constant it is)
+    """Relative error a correct backward stays under in float64 (it is ~1e-9 or less)."""
+    return 1e-7
+
+
+@pytest.fixture
+def numeric_grad():
+    """numeric_grad(f, x, eps=1e-6) → ∂f/∂x entry by entry: (f(x + ε) − f(x − ε)) / 2ε.
+    Perturbs ``x`` in place, then restores it."""
+    def grad_of(f, x, eps=1e-6):
+        grad = np.empty_like(x)
+        flat, gflat = x.reshape(-1), grad.reshape(-1)
+        for i in range(flat.size):
+            old = flat[i]
+            flat[i] = old + eps
+            up = f()
+            flat[i] = old - eps
+            down = f()
+            flat[i] = old
+            gflat[i] = (up - down) / (2 * eps)
+        return grad
+    return grad_of
+
+
+@pytest.fixture
+def rel_error():
+    """rel_error(a, b) → ‖a − b‖ / (‖a‖ + ‖b‖), the measure check_gradients reports."""
+    return lambda a, b: np.linalg.norm(a - b) / max(np.linalg.norm(a) + np.linalg.norm(b), 1e-12)

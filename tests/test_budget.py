@@ -25,7 +25,7 @@ MB = 10**6
 PROBE = r"""
 import json, resource, sys
 import nnzero
-from nnzero import datasets, images, io
+from nnzero import datasets, images, serialization
 kind, path = sys.argv[1], sys.argv[2]
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 try:
@@ -38,7 +38,7 @@ try:
     elif kind == "image":
         images.load_digit(path)
     elif kind == "model":
-        io.load(path)
+        serialization.load(path)
     error = None
 except nnzero.NnzeroError as exc:
     error = f"{type(exc).__name__}: {exc}"

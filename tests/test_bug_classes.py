@@ -13,6 +13,7 @@ import csv
 import json
 import math
 import os
+import re
 import stat
 
 import numpy as np
@@ -373,3 +374,99 @@ def test_validation_loss_is_weighted_by_the_held_out_rows_sample_weights(rng):
     weighted = float(np.sum(w[held_out] * err) / held_out.sum())
     assert history["val_loss"][-1] == pytest.approx(weighted, rel=1e-10)
     assert abs(weighted - err.mean()) > 1e-3 * weighted   # the weights change the number
+
+
+def test_the_report_is_written_durably(os_spy, tmp_path, rng):
+    pytest.importorskip("matplotlib")
+    from nnzero.report import write_report
+
+    model = nz.Sequential([nz.Dense(16, 8), nz.ReLU(), nz.Dense(8, 3), nz.Softmax()])
+    X, y = rng.random((30, 16)).astype(np.float32), np.arange(30) % 3
+    model.fit(X, y, epochs=2, seed=0, validation_split=0.2)
+    index = write_report(model, tmp_path / "report", X, y)
+    files = sorted((tmp_path / "report").iterdir())
+    assert index in files and len(files) >= 3 and not [f for f in files if ".part" in f.name]
+    for f in files:
+        assert_durable_write(os_spy, f)
+
+
+def test_temporary_names_fit_the_name_limit_and_carry_64_random_bits(os_spy, tmp_path, rng):
+    # A legal output name of NAME_MAX bytes must not fail because its temporary sibling is longer.
+    limit = os.pathconf(tmp_path, "PC_NAME_MAX")
+    model = small_classifier()
+    model.fit(rng.normal(size=(12, 4)), np.arange(12) % 3, epochs=1, seed=0)
+    path = tmp_path / ("m" * (limit - len(".safetensors")) + ".safetensors")
+    nz.save(model, path)
+    assert_durable_write(os_spy, path)
+    (temp,) = [os.path.basename(e[1]) for e in os_spy if e[0] == "replace"]
+    assert len(os.fsencode(temp)) <= limit
+    assert re.fullmatch(r"m+\.part-[0-9a-f]{16}", temp), temp
+
+
+# -- EarlyStopping and History: settings, boundaries, nothing to restore (from mutation testing) --
+def test_early_stopping_defaults():
+    es = nz.EarlyStopping()
+    assert (es.monitor, es.patience, es.min_delta, es.mode, es.restore_best_weights) == ("val_loss", 5, 0.0, "min", True)
+    assert nz.EarlyStopping(monitor="val_accuracy").mode == "max"
+    assert nz.EarlyStopping(monitor="accuracy").mode == "max"
+    assert nz.EarlyStopping(patience=0).patience == 0
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(patience=-1), "patience must be an integer ≥ 0, got -1"),
+    (dict(patience=1.5), "patience must be an integer ≥ 0, got 1.5"),
+    (dict(patience=True), "patience must be an integer ≥ 0, got True"),
+    (dict(mode="maximum"), "mode must be 'auto', 'min' or 'max', got 'maximum'"),
+])
+def test_early_stopping_bad_settings_are_named(kwargs, message):
+    with pytest.raises(nz.ConfigError, match=re.escape(message)):
+        nz.EarlyStopping(**kwargs)
+
+
+@pytest.mark.parametrize("mode", ["min", "max"])
+def test_early_stopping_treats_an_equal_value_as_no_improvement(mode):
+    assert run_early_stopping([0.5, 0.5, 0.5, 0.5], patience=2, mode=mode) == (2, 0)
+
+
+def test_early_stopping_counts_from_zero_and_restores_nothing_when_nothing_improved():
+    model = small_classifier().build(seed=0)
+    before = weights_of(model)
+    es = nz.EarlyStopping(patience=2)
+    es.model = model
+    es.on_train_begin({})
+    for epoch in range(2):                              # +inf never improves on the initial +inf
+        es.on_epoch_end(epoch, {"val_loss": math.inf})
+        assert model.stop_training == (epoch == 1)
+    es.on_train_end({})                                 # no best weights: the model stays as it is
+    assert_same_weights(weights_of(model), before, rtol=0)
+
+
+def test_early_stopping_without_its_metric_names_the_fix():
+    es = nz.EarlyStopping()
+    es.model = small_classifier().build(seed=0)
+    es.on_train_begin({})
+    with pytest.raises(nz.ConfigError, match=re.escape(
+            "EarlyStopping monitors 'val_loss' but it is not available; pass validation data "
+            "(or validation_split) or monitor 'loss'")):
+        es.on_epoch_end(0, {"loss": 0.3})
+
+
+def test_history_round_trips_values_diagnostics_and_seed():
+    h = nz.History({"loss": [0.5, 0.25], "lr": [0.1, 0.05]}, epoch=[0, 1], diagnostics=[{"epoch": 0}], seed=42)
+    assert h["loss"] == [0.5, 0.25] and h["lr"] == [0.1, 0.05] and len(h) == 2
+    assert h.diagnostics == [{"epoch": 0}] and h.seed == 42
+    again = nz.History.from_dict(h.to_dict())
+    assert again.to_dict() == h.to_dict()
+    assert again.seed == 42 and again.diagnostics == [{"epoch": 0}]
+
+
+def test_history_to_dict_writes_nan_as_null_and_keeps_resumed_epoch_numbers():
+    h = nz.History({"loss": [0.5, 0.25], "val_loss": [math.nan, 0.3]}, epoch=[3, 4], seed=7)
+    d = h.to_dict()
+    assert d["epoch"] == [3, 4] and d["loss"] == [0.5, 0.25] and d["val_loss"] == [None, 0.3]
+    json.dumps(d, allow_nan=False)                      # model files refuse NaN in JSON
+    again = nz.History.from_dict(d)
+    assert again.epoch == [3, 4] and again["loss"] == [0.5, 0.25]
+    assert math.isnan(again["val_loss"][0]) and again["val_loss"][1] == 0.3
+    partial = nz.History.from_dict({"loss": [1.0]})      # keys it lacks come back empty
+    assert partial["loss"] == [1.0] and partial["val_loss"] == [] and partial.epoch == [0]

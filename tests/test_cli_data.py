@@ -117,9 +117,11 @@ def test_explicit_preprocessing_and_pixels_default(files, tmp_path, capsys):
     d, X, y = files
     out = tmp_path / "p.safetensors"
     code, stdout, _ = run(["train", "--data", d / "digits.csv", "--label-column", "0", "--preprocessing",
-                           "scale255", "--hidden", "8", "--epochs", "1", "--out", out], capsys)
+                           "scale255", "--hidden", "8", "--epochs", "1", "--diagnostics", "--out", out], capsys)
     assert code == 0 and "preprocessing scale255" in stdout and "; set by --preprocessing scale255" in stdout
-    assert nz.load(out).metadata["preprocessing"] == {"kind": "scale", "factor": 1 / 255}
+    model = nz.load(out)
+    assert model.metadata["preprocessing"] == {"kind": "scale", "factor": 1 / 255}
+    assert [layer["units"] for layer in model.history.diagnostics[0]["layers"]] == [8, 10]   # --diagnostics
 
 
 def test_existing_model_needs_force_and_init_from_warm_starts(files, tmp_path, capsys):
@@ -150,3 +152,30 @@ def test_existing_model_needs_force_and_init_from_warm_starts(files, tmp_path, c
                         "--hidden", "64", "--out", tmp_path / "x.safetensors"], capsys)
     assert code == 2 and "--hidden cannot change the network of --init-from" in err
     assert run([*args, "--out", out, "--force"], capsys)[0] == 0
+
+
+def test_help_fits_80_columns(monkeypatch, capsys):
+    from nnzero.cli import COMMANDS
+
+    monkeypatch.setenv("COLUMNS", "80")
+    for name in ("train", "evaluate", "predict", "inspect", "explain", "report", "gradcheck"):
+        assert name in COMMANDS or name == "inspect"
+        with pytest.raises(SystemExit):
+            main([name, "--help"])
+        text = capsys.readouterr().out
+        long = [line for line in text.splitlines() if len(line) > 80]
+        assert not long, (name, long)
+        assert "'--\n" not in text                      # flags are never split at their hyphens
+
+
+def test_epoch_lines_wrap_between_numbers_never_inside():
+    from nnzero.training import log_parts, wrap_parts
+
+    logs = {"loss": 0.236, "accuracy": 0.93121, "val_loss": 0.2, "val_accuracy": 0.94, "lr": 1e-3, "time": 1.25}
+    text = wrap_parts("epoch 10/15", log_parts(logs), width=80)
+    lines = text.splitlines()
+    assert all(len(line) <= 80 for line in lines) and len(lines) == 2
+    assert lines[0] == "epoch 10/15  loss 0.2360  accuracy 0.9312  val_loss 0.2000  val_accuracy 0.9400"
+    assert lines[1] == "           lr 1.00e-03  time 1.2s"
+    # in a log file (no width) one line per epoch, the History's names
+    assert wrap_parts("epoch 10/15", log_parts(logs)).count("\n") == 0

@@ -24,7 +24,7 @@ pytest.importorskip("sklearn")
 @pytest.fixture(scope="module")
 def cluster():
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address=None, silence_logs=40) as cluster:
+                                  dashboard_address=":0", silence_logs=40) as cluster:
         yield cluster
 
 
@@ -98,6 +98,7 @@ def _settings(lr):
     return settings
 
 
+@pytest.mark.filterwarnings("ignore:.*max_iter=5 epochs reached:sklearn.exceptions.ConvergenceWarning")
 def test_gridsearchcv_on_the_dask_joblib_backend(client, blobs):
     import joblib
     from sklearn.model_selection import GridSearchCV

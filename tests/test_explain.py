@@ -77,11 +77,55 @@ def test_explain_takes_one_sample_only(rng):
 def test_format_explanation_shows_the_real_numbers():
     text = format_explanation(explain(_hand_model(), np.array([1.0, 2.0])), max_values=10)
     assert "z = [5.5, 0]" in text
-    assert "z[0] = Σ_i x[i]·W[i,0] + b[0] = (2·2 + 1·1 + … over 2 non-zero inputs) + 0.5 = 5 + 0.5 = 5.5" in text
+    assert ("z[0] = Σ_i x[i]·W[i,0] + b[0]\n    = (2·2 + 1·1 + … over 2 non-zero inputs) + 0.5\n"
+            "    = 5 + 0.5 = 5.5") in text
+    assert "unit 0, the predicted class: z[0]" in text
     assert "1 of 2 units active (z > 0), 1 set to 0" in text
     assert "m = max z       = 5.5  (unit 0)" in text
     assert "z − m           = [0, -4.5, -9]" in text
     assert "predicted class: cat  (p = 0.9889)" in text
+
+
+def test_explain_follows_the_predicted_class_and_an_active_unit():
+    model = _hand_model()
+    # x = [1, −3]: z1 = [1 − 6 + 0.5, −1 − 1.5] = [−4.5, −2.5]: both ReLUs zero; logits = b = [0, 1, 2]
+    # x = [3, −1]: z1 = [3 − 2 + 0.5, −3 − 0.5] = [1.5, −3.5] → a = [1.5, 0]; logits = [1.5, 1, 0.5]
+    r = explain(model, np.array([3.0, -1.0]))
+    dense1, relu, dense2 = r["layers"]
+    assert r["predicted_index"] == 0 and dense2["example"]["unit"] == 0
+    # unit 1 has the largest |z| (−3.5) but ReLU zeroes it; unit 0 is active and feeds class 0
+    assert dense1["example"]["unit"] == 0 and relu["unit"] == 0
+    text = format_explanation(r)
+    # signed terms read as products: 3·1 + (−1)·2, bias + 0.5; no "+ -"
+    assert "= (3·1 + (−1)·2 + … over 2 non-zero inputs) + 0.5" in text and "+ -" not in text
+    assert "unit 0, the active unit adding most to unit 0 of layer 2" in text
+
+
+def test_backward_shows_the_gradient_training_computes(rng):
+    from nnzero.explain import explain_backward, format_backward
+
+    model = nz.mlp(6, [5, 4], 3, activation="tanh", dtype="float64").build(seed=2)
+    model.classes_ = np.array([10, 20, 30])
+    x = rng.standard_normal(6)
+    back = explain_backward(model, x, label=30)
+    p = model.predict_proba(x[None])[0]
+    assert back["target_index"] == 2
+    np.testing.assert_allclose(back["delta"], p - np.array([0, 0, 1]), rtol=1e-12, atol=1e-15)   # ŷ − y
+    assert back["loss"] == pytest.approx(-np.log(p[2]), rel=1e-12)
+    # the same gradients as a training step on this one sample
+    model.forward(x[None], training=True)
+    _, g = model.loss.loss_and_grad(model.forward(x[None], training=True), np.array([2]))
+    model.backward(g)
+    dense = [s for s in back["layers"] if s["kind"] == "Dense"]
+    assert [s["index"] for s in dense] == [4, 2, 0]
+    for s in dense:
+        np.testing.assert_array_equal(s["grad_W"], model.layers[s["index"]].grads["W"])
+        np.testing.assert_array_equal(s["grad_b"], model.layers[s["index"]].grads["b"])
+    text = format_backward(explain(model, x), back, classes=model.classes_)
+    assert "dL/dz = ŷ − y  (y: 1 at class 30, 0 elsewhere)" in text
+    assert "f'(z) = 1 − a²" in text and "dL/dW[" in text
+    # without a label it follows the predicted class
+    assert explain_backward(model, x)["target_index"] == int(np.argmax(p))
 
 
 def test_format_explanation_draws_square_inputs_and_truncates_vectors(rng):
@@ -105,6 +149,10 @@ def test_explain_command(tmp_path, capsys):
     out = capsys.readouterr().out
     # Row 1 scaled by the stored preprocessing is x = [1, 2]: the hand-worked sample above.
     assert "row 1 of" in out and "true label 0" in out and "z = [5.5, 0]" in out
+    assert main(["explain", str(path), "--data", str(tmp_path / "rows.npz"), "--index", "1", "--backward"]) == 0
+    out = capsys.readouterr().out
+    # true label 0 ('cat' index 0): dL/dz = ŷ − y = [0.9889 − 1, 0.01099, 0.000122]
+    assert "loss L = −log ŷ[0] = −log 0.9889" in out and "dL/dz = ŷ − y" in out and "[-0.01111" in out
     assert main(["explain", str(path), "--data", str(tmp_path / "rows.npz"), "--index", "2"]) == 2
     assert "--index 2 is out of range" in capsys.readouterr().err
 

@@ -243,11 +243,43 @@ def test_gradcheck_command_passes(capsys):
     assert out.count(" ok") == 18
 
 
-def test_gradcheck_command_fails_above_the_threshold(capsys):
-    # A threshold below float64 rounding: every tensor must fail, and the exit code says so.
-    assert main(["gradcheck", "--layers", "tanh", "--threshold", "1e-300"]) == 1
+def test_gradcheck_command_fails_on_a_wrong_backward(monkeypatch, capsys):
+    # Forget Tanh's factor (1 − a²): the tensors below the last Tanh are wrong, the output layer's right.
+    monkeypatch.setattr(nz.Tanh, "backward", lambda self, grad_out: grad_out)
+    assert main(["gradcheck", "--layers", "tanh"]) == 1
     out = capsys.readouterr().out
-    assert out.count("FAIL") == 7 and "6 of 6 tensors FAILED" in out
+    assert out.count("FAIL") == 5 and "4 of 6 tensors FAILED" in out
+
+
+def test_gradcheck_says_what_it_built_and_shows_values_side_by_side(capsys):
+    assert main(["gradcheck", "--layers", "relu,softmax"]) == 0
+    out = capsys.readouterr().out
+    assert "relu: 6-5-4-3: Dense(6→5) → ReLU → Dense(5→4) → ReLU → Dense(4→3); loss cross-entropy" in out
+    assert "softmax: skipped. With cross-entropy the Softmax output is fused into the loss" in out
+    rows = [line.split() for line in out.splitlines() if line.startswith("  0.W")]
+    _, checked, _, analytic, numerical, error, result = rows[0]
+    assert checked == "30/30" and result == "ok"
+    assert abs(float(analytic) - float(numerical)) <= 1e-7 * abs(float(analytic))
+
+
+def test_gradcheck_refuses_a_threshold_rounding_cannot_meet(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["gradcheck", "--threshold", "1e-12"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "below what central differences in float64 can resolve" in err
+
+
+def test_gradcheck_a_model_file(tmp_path, rng, capsys):
+    model = nz.mlp(12, [6], 3).build(seed=0)
+    model.classes_ = np.array([0, 1, 2])
+    model.save(tmp_path / "m.safetensors")
+    np.savez(tmp_path / "rows.npz", X=rng.random((20, 12)), y=rng.integers(0, 3, 20))
+    assert main(["gradcheck", str(tmp_path / "m.safetensors"), "--data", str(tmp_path / "rows.npz"),
+                 "--entries", "5", "--samples", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "12-6-3: Dense(12→6) → ReLU → Dense(6→3) → Softmax" in out
+    assert "on 4 rows of" in out and "5 random entries per tensor" in out
+    assert "5/72" in out and "3/3" in out and "all 4 tensors pass" in out
 
 
 @pytest.mark.parametrize("argv, message", [

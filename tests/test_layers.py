@@ -12,29 +12,6 @@ import pytest
 import nnzero as nz
 from nnzero.layers import from_config
 
-EPS = 1e-6
-TOL = 1e-7   # relative error of a correct backward in float64 is ~1e-9 or less
-
-
-def numeric_grad(f, x, eps=EPS):
-    """∂f/∂x entry by entry: (f(x + ε) − f(x − ε)) / 2ε. Perturbs ``x`` in place, then restores it."""
-    grad = np.empty_like(x)
-    flat, gflat = x.reshape(-1), grad.reshape(-1)
-    for i in range(flat.size):
-        old = flat[i]
-        flat[i] = old + eps
-        up = f()
-        flat[i] = old - eps
-        down = f()
-        flat[i] = old
-        gflat[i] = (up - down) / (2 * eps)
-    return grad
-
-
-def rel_error(a, b):
-    """‖a − b‖ / (‖a‖ + ‖b‖), the measure check_gradients reports."""
-    return np.linalg.norm(a - b) / max(np.linalg.norm(a) + np.linalg.norm(b), 1e-12)
-
 
 def away_from_zero(rng, shape, low=0.1, high=2.0):
     """Entries with |x| in [low, high] and random sign: no ReLU kink within reach of ε."""
@@ -53,7 +30,7 @@ LAYERS = {
 
 
 @pytest.mark.parametrize("name", list(LAYERS))
-def test_layer_gradients_match_central_differences(name, rng):
+def test_layer_gradients_match_central_differences(name, rng, TOL, numeric_grad, rel_error):
     layer = LAYERS[name]()
     layer.build(5, np.random.default_rng(0), np.float64)
     if isinstance(layer, nz.Dense):
@@ -100,7 +77,7 @@ NETWORKS = {
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("name", list(NETWORKS))
-def test_network_gradients_cross_entropy(name, dtype, rng):
+def test_network_gradients_cross_entropy(name, dtype, rng, TOL):
     model = nz.Sequential(NETWORKS[name](), dtype=dtype).build(seed=1)
     for p in model.params.values():      # non-zero biases: every term of the chain rule matters
         if p.ndim == 1:
@@ -113,7 +90,7 @@ def test_network_gradients_cross_entropy(name, dtype, rng):
     assert max(errors.values()) < TOL, errors
 
 
-def test_network_gradients_mse_through_standalone_softmax(rng):
+def test_network_gradients_mse_through_standalone_softmax(rng, TOL):
     # With MSE the Softmax layer is not fused: its own Jacobian-vector product is checked.
     model = nz.Sequential([nz.Dense(4, 5), nz.Tanh(), nz.Dense(5, 3), nz.Softmax()],
                           loss="mse", dtype="float64").build(seed=2)
@@ -124,7 +101,7 @@ def test_network_gradients_mse_through_standalone_softmax(rng):
     assert max(errors.values()) < TOL, errors
 
 
-def test_check_gradients_subset_of_entries(rng):
+def test_check_gradients_subset_of_entries(rng, TOL):
     model = nz.Sequential([nz.Dense(30, 20), nz.Tanh(), nz.Dense(20, 3), nz.Softmax()]).build(seed=0)
     errors = nz.check_gradients(model, rng.normal(size=(5, 30)), np.arange(5) % 3, max_entries=10)
     assert max(errors.values()) < TOL, errors
@@ -135,7 +112,7 @@ def _tanh_net(rng):
     return model, rng.normal(size=(6, 4)), np.arange(6) % 3
 
 
-def test_check_gradients_flags_a_wrong_activation_backward(monkeypatch, rng):
+def test_check_gradients_flags_a_wrong_activation_backward(monkeypatch, rng, TOL):
     model, X, y = _tanh_net(rng)
     # Forget the factor (1 − a²): gradients below the Tanh are wrong, those above it are right.
     monkeypatch.setattr(nz.Tanh, "backward", lambda self, grad_out: grad_out)
@@ -144,7 +121,7 @@ def test_check_gradients_flags_a_wrong_activation_backward(monkeypatch, rng):
     assert errors["2.W"] < TOL and errors["2.b"] < TOL, errors
 
 
-def test_check_gradients_flags_a_one_percent_error(monkeypatch, rng):
+def test_check_gradients_flags_a_one_percent_error(monkeypatch, rng, TOL):
     model, X, y = _tanh_net(rng)
     original = nz.Dense.backward
 

@@ -7,8 +7,6 @@ import pytest
 import nnzero as nz
 from nnzero import losses
 
-from test_layers import TOL, numeric_grad, rel_error
-
 
 def naive_cross_entropy(z, y, w=None):
     """L = Σ_i w_i · (−log softmax(z_i)[y_i]) / n, written the textbook way (fine for small z)."""
@@ -30,7 +28,7 @@ def _weights(rng, n):
 
 
 @pytest.mark.parametrize("weighted", [False, True])
-def test_cross_entropy_value_and_gradient(weighted, rng):
+def test_cross_entropy_value_and_gradient(weighted, rng, TOL, numeric_grad, rel_error):
     z, y = rng.normal(size=(7, 4)), rng.integers(0, 4, 7)
     w = _weights(rng, 7) if weighted else None
     loss, grad = losses.SoftmaxCrossEntropy().loss_and_grad(z, y, w)
@@ -47,7 +45,7 @@ def test_cross_entropy_value_and_gradient(weighted, rng):
 
 
 @pytest.mark.parametrize("weighted", [False, True])
-def test_mse_value_and_gradient(weighted, rng):
+def test_mse_value_and_gradient(weighted, rng, TOL, numeric_grad, rel_error):
     yhat, y = rng.normal(size=(6, 3)), rng.normal(size=(6, 3))
     w = _weights(rng, 6) if weighted else None
     loss, grad = losses.MeanSquaredError().loss_and_grad(yhat, y, w)
@@ -124,3 +122,30 @@ def test_get_loss_by_name_or_instance():
     assert losses.get(mine) is mine
     with pytest.raises(nz.ConfigError, match=r"unknown loss 'hinge'; expected one of \['cross_entropy', 'mse'\]"):
         losses.get("hinge")
+
+
+def test_cross_entropy_shifts_each_row_by_its_own_max():
+    # Rows whose logits sit 1000 apart: shifting by one global max would underflow the lower
+    # row's exponentials to 0 and make its loss infinite. Each row's loss is its own
+    # logsumexp(z_i) − z_{i,y_i}, which a shift of the whole row leaves unchanged.
+    z = np.array([[1000.0, 999.0, 998.0], [0.0, 1.0, 2.0]])
+    y = np.array([0, 2])
+    row = np.log(np.exp([0.0, -1.0, -2.0]).sum())            # both rows: logsumexp − max = this
+    expected = (row + (row + 0.0)) / 2                          # z_{i,y_i} is each row's max
+    loss, grad = losses.SoftmaxCrossEntropy().loss_and_grad(z, y)
+    assert loss == pytest.approx(expected, rel=1e-12)
+    p = np.exp([0.0, -1.0, -2.0]) / np.exp([0.0, -1.0, -2.0]).sum()
+    np.testing.assert_allclose(grad, (np.stack([p, p[::-1]]) - np.eye(3)[y]) / 2, rtol=1e-12)
+
+
+@pytest.mark.parametrize("loss_cls", [losses.SoftmaxCrossEntropy, losses.MeanSquaredError])
+def test_the_gradient_is_written_into_the_given_buffer(loss_cls, rng):
+    # The training loop passes one preallocated buffer for every batch (no allocation per step).
+    out = rng.normal(size=(6, 3))
+    target = rng.integers(0, 3, 6) if loss_cls is losses.SoftmaxCrossEntropy else rng.normal(size=(6, 3))
+    buf = np.empty((6, 3))
+    expected = loss_cls().loss_and_grad(out, target)
+    loss, grad = loss_cls().loss_and_grad(out, target, out=buf)
+    assert grad is buf
+    assert loss == expected[0]
+    np.testing.assert_array_equal(grad, expected[1])

@@ -7,24 +7,14 @@ import pytest
 import nnzero as nz
 
 
-def blobs(rng, labels, n_per_class=30, d=4):
-    """Well separated Gaussian clusters, one per label: (X (k·n, d) float32, y (k·n,))."""
-    centers = rng.normal(scale=4.0, size=(len(labels), d))
-    X = np.concatenate([c + rng.normal(size=(n_per_class, d)) for c in centers]).astype(np.float32)
-    y = np.repeat(np.asarray(labels), n_per_class)
-    return X, y
-
-
-def small_net(n_out, d=4, dropout=0.0, dtype="float32"):
-    """d → 8 ReLU (→ Dropout) → n_out Softmax."""
-    layers = [nz.Dense(d, 8), nz.ReLU()] + ([nz.Dropout(dropout)] if dropout else [])
-    return nz.Sequential(layers + [nz.Dense(8, n_out), nz.Softmax()], dtype=dtype)
-
-
-def fitted(X, y, n_out, **kwargs):
-    model = small_net(n_out, X.shape[1])
-    model.fit(X, y, epochs=30, batch_size=16, optimizer=nz.Adam(0.03), seed=0, **kwargs)
-    return model
+@pytest.fixture
+def fitted(small_net):
+    """fit(X, y, n_out, **kwargs) → small_net(n_out) trained 30 epochs with Adam(0.03), seed 0."""
+    def fit(X, y, n_out, **kwargs):
+        model = small_net(n_out, X.shape[1])
+        model.fit(X, y, epochs=30, batch_size=16, optimizer=nz.Adam(0.03), seed=0, **kwargs)
+        return model
+    return fit
 
 
 # -- construction ------------------------------------------------------------------------------
@@ -111,13 +101,13 @@ def test_label_length_mismatch(mnist_shaped):
     ({"sample_weight": np.ones(19)}, nz.ShapeError, r"sample_weight must have shape \(20,\), got \(19,\)"),
     ({"sample_weight": -np.ones(20)}, nz.DataError, "sample_weight must be finite and ≥ 0"),
 ])
-def test_invalid_fit_settings(kwargs, error, message, rng):
+def test_invalid_fit_settings(kwargs, error, message, rng, blobs, small_net):
     X, y = blobs(rng, [0, 1], n_per_class=10)
     with pytest.raises(error, match=message):
         small_net(2).fit(X, y, **kwargs)
 
 
-def test_predict_before_fit_is_not_fitted_error():
+def test_predict_before_fit_is_not_fitted_error(small_net):
     model = small_net(3)
     for call in (model.predict, model.predict_proba, lambda X: model.evaluate(X, [0, 1])):
         with pytest.raises(nz.NotFittedError, match=r"call fit\(\)"):
@@ -126,7 +116,7 @@ def test_predict_before_fit_is_not_fitted_error():
         model.set_weights({})
 
 
-def test_built_model_without_fit_uses_output_indices(rng):
+def test_built_model_without_fit_uses_output_indices(rng, small_net):
     model = small_net(3).build(seed=0)
     X = rng.normal(size=(6, 4))
     pred = model.predict(X)
@@ -137,7 +127,7 @@ def test_built_model_without_fit_uses_output_indices(rng):
 # -- labels ---------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("labels", [["cat", "dog", "eel"], [3, 7], [-1.5, 0.25, 2.0], [0.0, 1.0]])
-def test_predict_returns_the_original_labels(labels, rng):
+def test_predict_returns_the_original_labels(labels, rng, blobs, fitted):
     X, y = blobs(rng, labels)
     model = fitted(X, y, len(labels))
     np.testing.assert_array_equal(model.classes_, sorted(labels))
@@ -147,7 +137,7 @@ def test_predict_returns_the_original_labels(labels, rng):
     assert model.evaluate(X, y)["accuracy"] == np.mean(pred == y)
 
 
-def test_digit_labels_keep_their_meaning_when_some_are_missing(rng):
+def test_digit_labels_keep_their_meaning_when_some_are_missing(rng, blobs, fitted):
     # 10 outputs and labels {2, 5, 9}: output unit k still means digit k.
     X, y = blobs(rng, [2, 5, 9])
     model = fitted(X, y, 10)
@@ -155,7 +145,7 @@ def test_digit_labels_keep_their_meaning_when_some_are_missing(rng):
     assert np.mean(model.predict(X) == y) > 0.95
 
 
-def test_classes_argument_declares_labels_absent_from_y(rng):
+def test_classes_argument_declares_labels_absent_from_y(rng, blobs, small_net, fitted):
     X, y = blobs(rng, ["a", "b"])
     model = fitted(X, y, 3, classes=["c", "a", "b"])
     np.testing.assert_array_equal(model.classes_, ["a", "b", "c"])
@@ -164,7 +154,7 @@ def test_classes_argument_declares_labels_absent_from_y(rng):
         small_net(3).fit(X, y, epochs=1)
 
 
-def test_unknown_labels_at_evaluate_are_named(rng):
+def test_unknown_labels_at_evaluate_are_named(rng, blobs, small_net, fitted):
     X, y = blobs(rng, ["cat", "dog"], n_per_class=5)
     model = fitted(X, y, 2)
     with pytest.raises(nz.DataError, match=r"labels \['zebra'\] that are not among the model's classes \['cat', 'dog'\]"):
@@ -177,7 +167,7 @@ def test_unknown_labels_at_evaluate_are_named(rng):
 
 # -- inference --------------------------------------------------------------------------------------
 
-def test_predict_proba_rows_sum_to_one_and_match_predict(rng):
+def test_predict_proba_rows_sum_to_one_and_match_predict(rng, blobs, fitted):
     X, y = blobs(rng, [0, 1, 2])
     model = fitted(X, y, 3)
     proba = model.predict_proba(X)
@@ -205,7 +195,7 @@ def _layer_state(model):
     return state
 
 
-def test_inference_stores_nothing(rng):
+def test_inference_stores_nothing(rng, blobs, small_net):
     X, y = blobs(rng, [0, 1, 2])
     model = small_net(3, dropout=0.3)
     fresh = _layer_state(model.build(seed=0))
@@ -234,7 +224,7 @@ def test_regression_model_predicts_outputs(rng):
 
 # -- weights, config, summary -----------------------------------------------------------------------
 
-def test_get_and_set_weights():
+def test_get_and_set_weights(small_net):
     model = small_net(3).build(seed=0)
     weights = model.get_weights()
     assert set(weights) == {"0.W", "0.b", "2.W", "2.b"}
@@ -248,7 +238,7 @@ def test_get_and_set_weights():
         model.set_weights({"0.W": weights["0.W"]})
 
 
-def test_same_seed_builds_identical_weights():
+def test_same_seed_builds_identical_weights(small_net):
     a, b, c = (small_net(3).build(seed=s) for s in (5, 5, 6))
     assert all(a.params[k].tobytes() == b.params[k].tobytes() for k in a.params)
     assert any(a.params[k].tobytes() != c.params[k].tobytes() for k in a.params)

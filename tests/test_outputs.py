@@ -223,3 +223,25 @@ def test_inputs_that_are_not_regular_files_are_refused_without_hanging(files, ca
     refused(["predict", model, bad], capsys, words)
     with pytest.raises(nz.DataError, match="not a regular file|does not exist"):
         nz.datasets.read_idx(bad)
+
+
+def test_report_and_search_folders_are_checked_before_work(files, capsys):
+    out = files / "report"
+    out.mkdir()
+    os.mkfifo(out / "index.html")                        # writing the page would block
+    refused(["report", files / "model.safetensors", "--out", out, "--no-test"], capsys,
+            "index.html there is a FIFO (named pipe)")
+    (files / "taken").write_text("x")
+    refused(["report", files / "model.safetensors", "--out", files / "taken" / "sub", "--no-test"], capsys,
+            "is not a folder")
+    search_dir = files / "search"
+    search_dir.mkdir()
+    (search_dir / "best.safetensors").mkdir()
+    code, out_text, err = run(["search", "--data", files / "data.npz", "--param", "lr=0.1", "--out-dir", search_dir,
+                               *TRAIN], capsys)
+    if "invalid choice: 'search'" in err:
+        pytest.skip("no search command in this build")
+    assert code == 2 and "best.safetensors there is a directory" in err, err
+    # A missing folder is created with its parents, as before.
+    code, _, err = run(["report", files / "model.safetensors", "--out", files / "a" / "b", "--no-test"], capsys)
+    assert code == 0 and (files / "a" / "b" / "index.html").is_file(), err

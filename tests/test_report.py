@@ -76,10 +76,29 @@ def test_full_report(trained, tmp_path):
     pngs, text = _check_report(index)
     assert pngs == ALL_FIGURES
     accuracy = model.evaluate(Xt, yt)["accuracy"]
-    assert f"Test set: accuracy {accuracy:.2%}" in text
+    assert f"On the test: accuracy {accuracy:.2%}" in text
     n_wrong = int((model.predict(Xt) != yt).sum())
     assert f"The first 36 of {n_wrong} misclassified" in text
     assert "Dense(n_in=784, n_out=32" in text                  # the model summary
+    # the curves' caption promises exactly what is drawn: this run held out validation rows
+    assert "Training (solid) and validation (dashed) loss and accuracy per epoch." in text
+    assert "The star is the test, measured once after training" in text
+    # per-class precision and recall, from the same predictions
+    from nnzero import metrics
+
+    cm = metrics.confusion_matrix(yt, model.predict(Xt), labels=model.classes_)
+    precision, recall, _ = metrics.precision_recall_f1(cm)
+    assert "Per-class precision and recall" in text
+    assert all(f"{r:.4f}" in text for r in recall if not np.isnan(r))
+
+
+def test_curves_say_when_there_is_no_validation(tmp_path, rng):
+    X, y = rng.standard_normal((60, 5)), rng.integers(0, 3, 60)
+    model = nz.mlp(5, [4], 3)
+    model.fit(X, y, epochs=3, seed=0)
+    _, text = _check_report(write_report(model, tmp_path))
+    assert "Training (solid) loss and accuracy per epoch; this run held out no validation rows" in text
+    assert "dashed" not in text
 
 
 def test_report_without_test_data_or_history(tmp_path, rng):
@@ -126,8 +145,10 @@ def test_report_command(trained, tmp_path, capsys):
     assert main(["report", str(tmp_path / "m.safetensors"), "--out", str(out),
                  "--data", str(tmp_path / "test.npz")]) == 0
     assert "wrote" in capsys.readouterr().out
-    pngs, _ = _check_report(out / "index.html")
+    pngs, text = _check_report(out / "index.html")
     assert pngs == ALL_FIGURES
+    assert f"On the {tmp_path / 'test.npz'}: accuracy" in text
+    assert not [p for p in out.iterdir() if ".part-" in p.name]       # atomic writes leave no temp files
     assert main(["report", str(tmp_path / "m.safetensors"), "--out", str(tmp_path / "out2")]) == 2
     assert "not trained on a named dataset" in capsys.readouterr().err
 

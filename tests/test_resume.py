@@ -80,6 +80,39 @@ def test_fit_resumes_exactly_from_any_step(tmp_path, name):
         assert model.history["loss"] == expected_loss
 
 
+def test_fit_with_augmentation_resumes_exactly_from_any_step(tmp_path):
+    # 5×5 "images": the warp draws from the run's stream between the shuffle and dropout draws,
+    # so the checkpointed generator state must carry it.
+    rng = np.random.default_rng(8)
+    X = rng.random((200, 25)).astype(np.float32)
+    y = (X[:, :12].sum(axis=1) > X[:, 13:].sum(axis=1)).astype(int)
+    aug = nz.Augment(shift=1, rotate=10, scale=0.1, shear=0.1, elastic=0.8, elastic_sigma=2)
+
+    def fresh():
+        settings = {**recipes.get("default"), "hidden": [16], "dropout": 0.25}
+        return recipes.build_model(settings, 25, 2), recipes.build_optimizer(settings)
+
+    fit = dict(epochs=4, batch_size=32, validation_split=0.2, seed=2)
+    model, opt = fresh()
+    model.fit(X, y, optimizer=opt, augment=aug, **fit)
+    expected, expected_loss = weight_bytes(model), model.history["loss"]
+    model, opt = fresh()
+    model.fit(X, y, optimizer=opt, **fit)
+    assert weight_bytes(model) != expected               # the augmentation did change the run
+    for steps in (3, 5, 6, 13):                           # 5 batches an epoch
+        model, opt = fresh()
+        with pytest.raises(KeyboardInterrupt):
+            model.fit(X, y, optimizer=opt, callbacks=[_Interrupt(steps)], augment=aug, **fit)
+        io.save_checkpoint(tmp_path / "c.safetensors", model)
+        model, opt, state = io.load_checkpoint(tmp_path / "c.safetensors")
+        assert state["metadata"]["training"]["augment"] == aug.config()
+        again = nz.Augment.from_config(state["metadata"]["training"]["augment"])
+        model.fit(X, y, epochs=state["epochs"], batch_size=state["batch_size"], optimizer=opt,
+                  validation_split=0.2, resume=state, augment=again)
+        assert weight_bytes(model) == expected, steps
+        assert model.history["loss"] == expected_loss
+
+
 def test_fit_with_early_stopping_resumes_exactly_from_every_epoch(tmp_path):
     # EarlyStopping picks up a checkpointed run: counters replayed from the history, best weights
     # from the checkpoint. lr 0.05 makes val_loss rise early, so the run stops before its 12 epochs.

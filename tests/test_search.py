@@ -99,7 +99,8 @@ def test_same_table_with_one_or_two_local_workers(data_file, tmp_path, capsys):
 
 def test_random_trials_with_ranges_and_folds(data_file, tmp_path, capsys):
     code = main(["search", "--data", str(data_file), "--param", "lr=1e-3..1e-1:log", "--param", "hidden=4-4,8",
-                 "--trials", "3", "--folds", "2", "--epochs", "2", "--out-dir", str(tmp_path), "--quiet"])
+                 "--trials", "3", "--folds", "2", "--epochs", "2", "--workers", "1", "--out-dir", str(tmp_path),
+                 "--quiet"])
     assert code == 0
     rows = read_csv(tmp_path / "results.csv")
     assert len(rows) == 3 and all(1e-3 <= float(r["lr"]) <= 1e-1 for r in rows)
@@ -110,7 +111,7 @@ def test_random_trials_with_ranges_and_folds(data_file, tmp_path, capsys):
 
 def test_a_diverging_trial_is_recorded_and_the_search_goes_on(data_file, tmp_path, capsys):
     code = main(["search", "--data", str(data_file), "--optimizer", "sgd", "--param", "lr=0.05,1e6",
-                 "--epochs", "3", "--preprocessing", "none", "--out-dir", str(tmp_path), "--quiet"])
+                 "--epochs", "3", "--preprocessing", "none", "--workers", "1", "--out-dir", str(tmp_path), "--quiet"])
     assert code == 0
     rows = read_csv(tmp_path / "results.csv")
     assert [r["status"] for r in rows] == ["ok", "diverged"]
@@ -183,3 +184,75 @@ def test_range_parameter_errors():
         search.Range(2, 1)
     with pytest.raises(ConfigError, match="log range needs low > 0"):
         search.Range(0, 1, log=True)
+
+
+def test_search_on_memory_mapped_rows_sends_the_path_to_workers(data_file, tmp_path, capsys):
+    """X.npy + --labels: trials read the file themselves (the rows are not pickled), and get
+    the same numbers as from the in-memory NPZ."""
+    import pickle
+
+    from nnzero import rows
+
+    with np.load(data_file) as npz:
+        np.save(tmp_path / "X.npy", npz["X"])
+        np.save(tmp_path / "y.npy", npz["y"])
+    mapped = rows.LazyRows(np.load(tmp_path / "X.npy", mmap_mode="r"))
+    assert len(pickle.dumps(mapped)) < 2000 < mapped.data.nbytes
+    argv = ["search", "--param", "lr=0.003,0.03", "--epochs", "2", "--quiet", "--preprocessing", "none"]
+    assert main([*argv, "--data", str(tmp_path / "X.npy"), "--labels", str(tmp_path / "y.npy"),
+                 "--workers", "2", "--out-dir", str(tmp_path / "mapped")]) == 0
+    assert main([*argv, "--data", str(data_file), "--workers", "1", "--out-dir", str(tmp_path / "npz")]) == 0
+    keys = ("trial", "lr", "val_loss", "val_accuracy", "status")
+    a, b = read_csv(tmp_path / "mapped" / "results.csv"), read_csv(tmp_path / "npz" / "results.csv")
+    assert [[r[k] for k in keys] for r in a] == [[r[k] for k in keys] for r in b]
+
+
+def test_augmentation_is_a_searchable_setting(tmp_path, capsys):
+    """--param augment=none,affine: the augmented trial trains differently (the warp reaches fit)."""
+    rng = np.random.default_rng(3)
+    X = rng.integers(0, 256, (240, 784)).astype(np.uint8)
+    y = np.arange(240) % 3
+    np.savez(tmp_path / "img.npz", X=X, y=y)
+    code = main(["search", "--data", str(tmp_path / "img.npz"), "--param", "augment=none,affine",
+                 "--hidden", "8", "--epochs", "1", "--workers", "1", "--quiet", "--out-dir", str(tmp_path)])
+    assert code == 0
+    rows = read_csv(tmp_path / "results.csv")
+    assert [r["augment"] for r in rows] == ["none", "affine"] and all(r["status"] == "ok" for r in rows)
+    assert rows[0]["val_loss"] != rows[1]["val_loss"]
+    trials = json.loads((tmp_path / "results.json").read_text())["trials"]
+    assert [t["params"]["augment"] for t in trials] == ["none", "affine"]
+
+
+def test_ctrl_c_with_worker_processes_exits_130_and_keeps_results(data_file, tmp_path):
+    """SIGINT to the whole process group, as a terminal's Ctrl-C: the command and its worker
+    processes stop, the finished trials are in results.csv, exit code 130."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    src = str(Path(nz.__file__).resolve().parents[1])
+    argv = [sys.executable, "-m", "nnzero", "search", "--data", str(data_file), "--workers", "2",
+            "--param", "lr=0.001,0.002,0.003,0.004,0.005,0.006,0.007,0.008", "--epochs", "20",
+            "--batch-size", "16", "--out-dir", str(tmp_path)]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": src}, start_new_session=True)
+    lines = []
+    for line in proc.stdout:                 # wait for the first finished trial
+        lines.append(line)
+        if line.startswith("trial 1/8"):
+            break
+    time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, err
+    assert "trials finished, their results are in" in err and "Traceback" not in err
+    rows = read_csv(tmp_path / "results.csv")
+    assert 1 <= len(rows) < 8 and all(r["status"] == "ok" for r in rows)
+    assert not (tmp_path / "best.safetensors").exists()

@@ -71,7 +71,7 @@ def test_termination_signals_checkpoint_the_last_whole_epoch(data, tmp_path, sig
     assert err.rstrip().endswith(f"continue with: nnzero train --resume {ckpt}")
     assert "Traceback" not in err and not out.exists()
     assert not [p for p in tmp_path.iterdir() if ".part-" in p.name]
-    state = nz.io.load_checkpoint(ckpt)[2]
+    state = nz.serialization.load_checkpoint(ckpt)[2]
     assert 2 <= state["epoch"] < 6
     if signum != signal.SIGTERM:
         return

@@ -95,8 +95,9 @@ def test_model_info_and_dead_units(client, model, test_rows):
     assert [s["units"] for s in info["stages"]] == [128, 10]
     assert info["stages"][0]["grid"] == [8, 16] and info["stages"][1]["grid"] == [2, 5]
     assert info["params_total"] == model.count_params() == 784 * 128 + 128 + 128 * 10 + 10
-    assert info["image"] and info["data"] == {"name": "mnist test set", "rows": 10000, "labelled": True}
+    assert info["image"] and info["data"] == {"name": "MNIST test set", "rows": 10000, "labelled": True}
     assert info["lr"] == pytest.approx(2e-3) and len(info["history"]["loss"]) == 2
+    assert "Dense" in info["summary"] and "101,770" in info["summary"]
     z1 = relu_forward(model, test_rows[0] / 255.0)[0][0]
     assert info["stages"][0]["dead"] == np.flatnonzero((z1 > 0).sum(axis=0) == 0).tolist()
     assert info["stages"][0]["always_on"] == np.flatnonzero((z1 > 0).all(axis=0)).tolist()

@@ -6,18 +6,24 @@ $NNZERO_SCREENSHOTS (default: a temporary folder) for a person to look at.
 """
 
 import os
+import re
+import shlex
 import socket
 import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytest.importorskip("starlette")
 uvicorn = pytest.importorskip("uvicorn")
 sync_api = pytest.importorskip("playwright.sync_api")
 
+import nnzero as nz  # noqa: E402
 from nnzero import studio  # noqa: E402
+from nnzero.cli import main  # noqa: E402
+from nnzero.studio.jobs import Job  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = [pytest.mark.browser,
@@ -31,14 +37,13 @@ DIGITS = {
 }
 
 
-@pytest.fixture(scope="module")
-def server(studio_model):
-    """The studio on a free local port, in a thread of this process."""
+def serve(state):
+    """Run the studio for ``state`` on a free local port in a thread; yields its URL."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    app = studio.create_app(studio.State(studio.open_model(studio_model)))
-    srv = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    app = studio.create_app(state)
+    srv = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=1))
     thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -48,6 +53,21 @@ def server(studio_model):
     yield f"http://127.0.0.1:{port}/"
     srv.should_exit = True
     thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def server(studio_model):
+    """The studio on the small test model."""
+    yield from serve(studio.State(studio.open_model(studio_model)))
+
+
+@pytest.fixture(scope="module")
+def empty_server(tmp_path_factory):
+    """The studio started without a model; runs from the Train view write into a temp folder."""
+    state = studio.State(message="no model given and none found")
+    state.job = Job(folder=tmp_path_factory.mktemp("runs"), on_done=state.open)
+    for url in serve(state):
+        yield url, state.job
 
 
 @pytest.fixture(scope="module")
@@ -166,3 +186,65 @@ def test_keyboard_and_phone(browser, server, shots):
     page.screenshot(path=str(shots / "phone.png"), full_page=True)
     page.close()
     assert errors == []
+
+
+def test_train_stop_resume_then_draw(browser, empty_server, shots, tmp_path):
+    """From no model: train on MNIST digits from the page, stop during an epoch, reload
+    (reconnects), resume, see "done", then draw on the new model; its weights equal the CLI run's."""
+    url, job = empty_server
+    (X, y), _ = nz.datasets.load_dataset("mnist")
+    np.savez(tmp_path / "digits.npz", X=X[:6000], y=y[:6000])    # 6,000 digits: a second an epoch
+    # The training thread waits at its first batch report of epoch 2 until the test has clicked
+    # Stop, so the stop lands inside that epoch however fast or slow this machine is.
+    gate = threading.Event()
+    job.on_event = lambda e: gate.wait(60) if e["type"] == "batch" and e["epoch"] == 1 else None
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    errors = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url)
+    sync_api.expect(page.locator("#no-model")).to_be_visible()
+    sync_api.expect(page.get_by_test_id("nav-draw")).to_be_hidden()
+    form = page.locator("#train-form")
+    form.locator('[name="lr"]').fill("0")
+    page.get_by_test_id("train-start").click()
+    sync_api.expect(page.locator("#status")).to_contain_text("argument --lr: expected a number > 0, got '0'")
+    assert len(errors) == 1 and "400" in errors.pop()      # Chromium logs the refused request
+    form.locator('[name="data"]').fill(str(tmp_path / "digits.npz"))
+    form.locator('[name="hidden"]').fill("64")
+    form.locator('[name="lr"]').fill("0.002")
+    form.locator('[name="batch_size"]').fill("32")
+    page.get_by_test_id("train-epochs").fill("4")
+    page.get_by_test_id("train-start").click()
+    status = page.get_by_test_id("train-status")
+    sync_api.expect(status).to_contain_text("epoch 2/4 · batch", timeout=60_000)
+    sync_api.expect(page.get_by_test_id("loss-chart").locator(".uplot")).to_be_visible()
+    page.screenshot(path=str(shots / "train-running.png"), full_page=True)
+    page.reload()                                      # reconnects to the running job
+    sync_api.expect(status).to_contain_text("epoch 2/4 · batch", timeout=20_000)
+    sync_api.expect(page.locator('#train-form [name="hidden"]')).to_have_value("64")
+    page.get_by_test_id("train-stop").click()
+    gate.set()
+    sync_api.expect(status).to_contain_text("stopped after epoch 1 of 4", timeout=60_000)
+    sync_api.expect(page.get_by_test_id("train-resume")).to_be_enabled()
+    page.screenshot(path=str(shots / "train-stopped.png"), full_page=True)
+    page.get_by_test_id("train-resume").click()
+    sync_api.expect(status).to_contain_text("done", timeout=120_000)
+    sync_api.expect(page.get_by_test_id("weights-grid")).to_be_visible()
+    page.screenshot(path=str(shots / "train-done.png"), full_page=True)
+    command = page.locator("#train-command").inner_text()
+    page.get_by_test_id("nav-draw").click()
+    page.wait_for_selector('[data-testid="layer-1"]')
+    draw(page, DIGITS[7])
+    reads_as(page, 7)
+    page.screenshot(path=str(shots / "train-then-draw.png"))
+    page.close()
+    assert errors == [], f"console errors: {errors}"
+    # The command the page shows, run by the CLI, gives the same weights.
+    argv = shlex.split(command)[1:]
+    out = argv.index("--out") + 1
+    trained = nz.load(argv[out])
+    argv[out] = str(tmp_path / "cli.safetensors")
+    assert main(argv + ["--quiet"]) == 0
+    expected = nz.load(tmp_path / "cli.safetensors").params
+    assert all(np.array_equal(trained.params[k], v) for k, v in expected.items())

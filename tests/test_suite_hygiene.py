@@ -43,3 +43,18 @@ def test_outside_ci_a_missing_dependency_skips(suite, monkeypatch):
     monkeypatch.setenv("CI", "false")
     result = suite.runpytest("-p", "no:cacheprovider", "-p", "no:xdist")
     result.assert_outcomes(skipped=3)
+
+
+def test_no_test_file_imports_another():
+    # Shared helpers are fixtures in conftest.py; importing test_x from test_y runs test_x's
+    # module code twice under xdist and hides the dependency.
+    import ast
+
+    here = Path(__file__).parent
+    test_modules = {p.stem for p in here.glob("test_*.py")} | {"conftest"}
+    for path in sorted(here.glob("test_*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            bad = [n for n in names if n.split(".")[0] in test_modules]
+            assert not bad, f"{path.name} imports {bad}: make it a fixture in conftest.py"

@@ -10,7 +10,6 @@ import pytest
 import nnzero as nz
 from nnzero import training
 
-from test_model import blobs, small_net
 
 
 def _same_bytes(a, b):
@@ -19,7 +18,7 @@ def _same_bytes(a, b):
 
 # -- History and verbose output ------------------------------------------------------------------
 
-def test_history_keys_and_values(rng):
+def test_history_keys_and_values(rng, blobs, small_net):
     X, y = blobs(rng, [0, 1, 2])
     history = small_net(3).fit(X, y, epochs=3, batch_size=32, validation_split=0.2, seed=0)
     assert list(history.keys()) == ["loss", "accuracy", "val_loss", "val_accuracy", "lr", "time"]
@@ -32,7 +31,7 @@ def test_history_keys_and_values(rng):
     assert np.isnan(no_val["val_loss"][0]) and np.isnan(no_val["val_accuracy"][0])
 
 
-def test_verbose_2_prints_one_plain_line_per_epoch(rng, capsys):
+def test_verbose_2_prints_one_plain_line_per_epoch(rng, capsys, blobs, small_net):
     X, y = blobs(rng, [0, 1])
     small_net(2).fit(X, y, epochs=2, batch_size=16, verbose=2, seed=0)
     lines = capsys.readouterr().out.splitlines()
@@ -42,7 +41,7 @@ def test_verbose_2_prints_one_plain_line_per_epoch(rng, capsys):
 
 # -- validation split -----------------------------------------------------------------------------
 
-def test_validation_split_is_stratified_and_seeded(monkeypatch, rng):
+def test_validation_split_is_stratified_and_seeded(monkeypatch, rng, blobs, small_net):
     splits, real = [], training.stratified_split
 
     def recording_split(*args, **kwargs):
@@ -84,7 +83,7 @@ class Recorder(nz.Callback):
             self.model.stop_training = True
 
 
-def test_callback_hooks_run_in_order(rng):
+def test_callback_hooks_run_in_order(rng, blobs, small_net):
     X, y = blobs(rng, [0, 1], n_per_class=25)            # 50 rows, batches of 20: 20, 20, 10
     model = small_net(2)
     rec = Recorder()
@@ -97,14 +96,14 @@ def test_callback_hooks_run_in_order(rng):
     assert rec.model is model
 
 
-def test_callback_can_stop_training(rng):
+def test_callback_can_stop_training(rng, blobs, small_net):
     X, y = blobs(rng, [0, 1])
     rec = Recorder(stop_at=1)
     history = small_net(2).fit(X, y, epochs=10, callbacks=[rec], seed=0)
     assert len(history) == 2 and rec.events[-1] == "train_end"
 
 
-def test_early_stopping_stops_and_restores_best_weights(rng):
+def test_early_stopping_stops_and_restores_best_weights(rng, blobs, small_net):
     # Validation labels are the training labels flipped: the better the fit, the worse val_loss,
     # so epoch 0 is the best and patience 2 stops training after epoch 2.
     X, y = blobs(rng, [0, 1])
@@ -121,7 +120,7 @@ def test_early_stopping_stops_and_restores_best_weights(rng):
         assert _same_bytes(model.get_weights(), seen[0] if restore else seen[2])
 
 
-def test_early_stopping_without_validation_data_is_a_clear_error(rng):
+def test_early_stopping_without_validation_data_is_a_clear_error(rng, blobs, small_net):
     X, y = blobs(rng, [0, 1], n_per_class=5)
     with pytest.raises(nz.ConfigError, match="monitors 'val_loss' but it is not available"):
         small_net(2).fit(X, y, epochs=2, callbacks=[nz.EarlyStopping()])
@@ -138,7 +137,7 @@ def test_invalid_callback_settings(make, message):
 
 # -- full batch, sample weights, regression ---------------------------------------------------------
 
-def test_batch_size_none_is_one_full_batch_gradient_step(rng):
+def test_batch_size_none_is_one_full_batch_gradient_step(rng, blobs, small_net):
     X, y = blobs(rng, [0, 1, 2], n_per_class=10)
     model = small_net(3, dtype="float64").build(seed=0)
     # The expected step, by hand: W ← W − lr·∂L/∂W over all 30 rows at once.
@@ -154,7 +153,7 @@ def test_batch_size_none_is_one_full_batch_gradient_step(rng):
         np.testing.assert_allclose(model.params[k], w, rtol=1e-12, atol=1e-15)
 
 
-def test_zero_sample_weights_equal_dropping_the_rows(rng):
+def test_zero_sample_weights_equal_dropping_the_rows(rng, blobs, small_net):
     # The weighted loss is Σ w_i ℓ_i / n over all n rows, so weights n/n_kept on the kept rows
     # and 0 on the others define exactly the loss of the kept rows alone.
     X, y = blobs(rng, [0, 1, 2], n_per_class=12)
@@ -185,7 +184,7 @@ def test_regression_with_mse_learns(rng):
 
 # -- determinism ------------------------------------------------------------------------------------
 
-def _train(X, y, seed, dropout):
+def _train(X, y, seed, dropout, small_net):
     model = small_net(3, dropout=dropout)
     model.fit(X, y, epochs=3, batch_size=16, validation_split=0.2, seed=seed,
               optimizer=nz.SGD(0.05, momentum=0.9, nesterov=True))
@@ -193,15 +192,15 @@ def _train(X, y, seed, dropout):
 
 
 @pytest.mark.parametrize("dropout", [0.0, 0.5])
-def test_same_seed_gives_byte_identical_weights(dropout, rng):
+def test_same_seed_gives_byte_identical_weights(dropout, rng, blobs, small_net):
     X, y = blobs(rng, [0, 1, 2])
-    a, b, c = _train(X, y, 7, dropout), _train(X, y, 7, dropout), _train(X, y, 8, dropout)
+    a, b, c = (_train(X, y, seed, dropout, small_net) for seed in (7, 7, 8))
     assert _same_bytes(a.get_weights(), b.get_weights())
     assert a.history["loss"] == b.history["loss"] and a.history["val_loss"] == b.history["val_loss"]
     assert not any(a.params[k].tobytes() == c.params[k].tobytes() for k in ("0.W", "3.W" if dropout else "2.W"))
 
 
-def test_unseeded_runs_record_their_seed(rng):
+def test_unseeded_runs_record_their_seed(rng, blobs, small_net):
     X, y = blobs(rng, [0, 1])
     first = small_net(2)
     first.fit(X, y, epochs=2)
@@ -267,7 +266,7 @@ class Float64Tracer:
         return self._local if frame.f_code.co_filename.startswith(NNZERO_DIR) else None
 
 
-def float64_report(loss, optimizer, rng):
+def float64_report(loss, optimizer, rng, blobs):
     """Train one epoch on float32 data under both detectors; return what they found and every
     parameter, gradient, optimizer-state array and layer buffer that is not float32."""
     X, y = blobs(rng, [0, 1, 2], n_per_class=15)        # 45 rows, batches of 16: a short last one
@@ -305,13 +304,13 @@ def float64_report(loss, optimizer, rng):
                                      schedule={"name": "warmup", "warmup": 0.5})),
     ("mse", lambda: nz.SGD(0.01, momentum=0.5)),
 ])
-def test_float32_training_creates_no_float64_array(loss, make_optimizer, rng):
+def test_float32_training_creates_no_float64_array(loss, make_optimizer, rng, blobs):
     optimizer = make_optimizer()
-    assert float64_report(loss, optimizer, rng) == ([], {})
+    assert float64_report(loss, optimizer, rng, blobs) == ([], {})
     assert len(optimizer.state) >= 8                     # its state exists, so it was checked
 
 
-def test_the_float64_checks_catch_a_leak(monkeypatch, rng):
+def test_the_float64_checks_catch_a_leak(monkeypatch, rng, blobs):
     # Prove the test above can fail. A float64 scalar in an update makes a float64 temporary
     # that the in-place subtraction silently casts back: only the Float64Alarm sees it.
     def leaky_update(self, key, p, g, lr):
@@ -319,21 +318,21 @@ def test_the_float64_checks_catch_a_leak(monkeypatch, rng):
 
     with monkeypatch.context() as m:
         m.setattr(nz.SGD, "_update", leaky_update)
-        found, _ = float64_report("mse", nz.SGD(0.01), rng)
+        found, _ = float64_report("mse", nz.SGD(0.01), rng, blobs)
     assert found and all(f.startswith("multiply.__call__ -> float64") for f in found)
 
     # A schedule that returns np.float64: the learning rate held in a local becomes float64.
     with monkeypatch.context() as m:
         m.setattr(nz.Constant, "__call__", lambda self, epoch, epochs: np.float64(1.0))
         m.setattr(nz.optimizers.Optimizer, "lr_at", lambda self, e, n: self.lr * self.schedule(e, n))
-        found, _ = float64_report("mse", nz.SGD(0.01), rng)
+        found, _ = float64_report("mse", nz.SGD(0.01), rng, blobs)
     assert any(f.startswith("lr is float64") for f in found), found
 
     # A float64 optimizer state.
     with monkeypatch.context() as m:
         m.setattr(nz.optimizers.Optimizer, "_slot", lambda self, name, key, like: self.state.setdefault(
             f"{name}.{key}", np.zeros(like.shape)))
-        found, wrong = float64_report("mse", nz.SGD(0.01, momentum=0.5), rng)
+        found, wrong = float64_report("mse", nz.SGD(0.01, momentum=0.5), rng, blobs)
     assert found and wrong == {f"state velocity.{k}": "float64" for k in ("0.W", "0.b", "3.W", "3.b",
                                                                           "5.W", "5.b", "7.W", "7.b")}
 
@@ -342,7 +341,7 @@ def test_the_float64_checks_catch_a_leak(monkeypatch, rng):
 # NumPy warns about the overflow on its way to inf; the point here is what fit does next.
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
-def test_divergence_stops_with_a_plain_reason_and_keeps_the_last_good_weights(rng):
+def test_divergence_stops_with_a_plain_reason_and_keeps_the_last_good_weights(rng, blobs, small_net):
     X, y = blobs(rng, [0, 1, 2])
     model = small_net(3)
     optimizer = nz.SGD(0.05)
@@ -369,7 +368,7 @@ def test_divergence_stops_with_a_plain_reason_and_keeps_the_last_good_weights(rn
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
-def test_divergence_in_the_first_epoch_keeps_the_initial_weights(rng):
+def test_divergence_in_the_first_epoch_keeps_the_initial_weights(rng, blobs, small_net):
     X, y = blobs(rng, [0, 1, 2])
     model = small_net(3).build(seed=0)
     initial = model.get_weights()

@@ -51,6 +51,12 @@ BUGS = [
     ("atomic write fsyncs the file after the rename", "src/nnzero/_atomic.py",
      "            os.fsync(f.fileno())\n        os.replace(tmp, path)",
      "        os.replace(tmp, path)\n        os.fsync(os.open(path, os.O_RDONLY))", T),
+    ("the report's index.html written in place (write_text)", "src/nnzero/report.py",
+     'with atomic_write(index) as f:           # like every file nnzero writes: temp, fsync, rename\n'
+     '        f.write(_html(model, sections, notes, evaluation).encode("utf-8"))',
+     'index.write_text(_html(model, sections, notes, evaluation), encoding="utf-8")', T),
+    ("a model file's SHA-256 not checked at load", "src/nnzero/modelfile.py",
+     "    check_digest(digest, data, start, path)\n", "", "tests/test_integrity.py"),
     ("validation loss ignores sample weights", "src/nnzero/training.py",
      "loss_and_accuracy(model, *val[:2], weight=val[2])", "loss_and_accuracy(model, *val[:2], weight=None)", T),
 ]

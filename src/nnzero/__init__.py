@@ -7,6 +7,7 @@
 
 from . import datasets, initializers, losses, metrics, optimizers, recipes, serialization
 from ._version import __version__
+from .augment import Augment
 from .callbacks import Callback, EarlyStopping, History, LambdaCallback
 from .errors import (
     ConfigError,
@@ -25,7 +26,7 @@ from .optimizers import SGD, Adam, AdamW, Constant, Cosine, StepDecay, Warmup
 from .serialization import load, load_checkpoint, save, save_checkpoint
 
 __all__ = [
-    "Adam", "AdamW", "Callback", "ConfigError", "Constant", "Cosine", "DataError", "Dense",
+    "Adam", "AdamW", "Augment", "Callback", "ConfigError", "Constant", "Cosine", "DataError", "Dense",
     "Dropout", "EarlyStopping", "History", "LambdaCallback", "LeakyReLU", "MeanSquaredError",
     "ModelFileError", "NnzeroError", "NotFittedError", "ReLU", "SGD", "Sequential", "ShapeError",
     "Sigmoid", "Softmax", "SoftmaxCrossEntropy", "StepDecay", "Tanh", "TrainingDivergedError",
@@ -37,3 +38,14 @@ __all__ = [
 # ``nz.io`` was the old name of nnzero.serialization (it shadowed the standard library's io);
 # kept as an alias so code written before the rename still runs.
 io = serialization
+
+# Interop leaves (ONNX export; networks from scikit-learn and PyTorch) load on first use.
+_LEAVES = {"export_onnx": ".export", "from_sklearn": ".convert", "from_torch": ".convert"}
+
+
+def __getattr__(name):
+    if name in _LEAVES:
+        import importlib
+
+        return getattr(importlib.import_module(_LEAVES[name], __name__), name)
+    raise AttributeError(f"module 'nnzero' has no attribute {name!r}")

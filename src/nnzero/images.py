@@ -108,7 +108,7 @@ def load_digit(source):
     with the ink; a photo's EXIF orientation is applied. Raises DataError for unreadable files.
     """
     try:
-        from PIL import Image, ImageOps, UnidentifiedImageError
+        from PIL import Image, ImageOps
     except ImportError:
         raise DataError("reading images needs Pillow: pip install 'nnzero[image]'") from None
     if isinstance(source, Image.Image):
@@ -118,16 +118,21 @@ def load_digit(source):
         if isinstance(source, (str, os.PathLike)):
             check_input(source, "image file")  # before opening: a FIFO would block
         try:
-            img = _open_checked(Image, source, name)
-            img.load()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")       # Pillow's notes on damaged metadata
+                img = _open_checked(Image, source, name)
+                img.load()
         except DataError:
             raise
         except FileNotFoundError:
             raise DataError(f"image file {name} does not exist") from None
-        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+        except Exception as exc:  # noqa: BLE001 - a decoder's failure on a bad file, whatever its type
+            # Pillow reports broken files as OSError, ValueError, SyntaxError, struct.error, ...
             raise DataError(f"cannot read {name} as an image: {exc}") from None
     try:
-        img = ImageOps.exif_transpose(img)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            img = ImageOps.exif_transpose(img)
     except Exception:  # a broken EXIF block should not stop us reading the pixels
         pass
     img = _shrunk(img)

@@ -20,7 +20,24 @@ from .errors import ConfigError, ShapeError
 
 
 class Layer:
-    """Base class: no parameters, identity shapes."""
+    """Base class: no parameters, identity shapes.
+
+    The protocol a layer follows (a new layer overrides what it needs):
+
+    - ``parameter_shapes(n_in)`` declares its parameters, ``{name: shape}`` (none by default);
+      counts, summaries, model files, checkpoints and gradient checks all work from it;
+    - ``init_parameters(shapes, rng, dtype)`` gives their first values (zeros by default);
+    - ``output_size(n_in)`` the number of output features (n_in by default);
+    - ``forward(x, training)`` and ``backward(grad_out)`` (which fills ``self.grads``);
+    - ``config()`` its constructor arguments, so a model file can rebuild it (see :func:`register`).
+
+    ``n_in``: the input features the layer requires, when it fixes them (Dense does); the first
+    such layer sets the model's input size. ``input_grad``: Sequential sets it to False on the
+    first layer with parameters, whose dL/dX nothing consumes (it may then return None).
+    """
+
+    n_in = None
+    input_grad = True
 
     def __init__(self):
         self.params = {}
@@ -47,10 +64,21 @@ class Layer:
             state.pop(name, None)
         return state
 
+    def parameter_shapes(self, n_in):
+        """The parameters this layer declares for ``n_in`` input features: {name: shape}."""
+        return {}
+
+    def init_parameters(self, shapes, rng, dtype):
+        """First values of the declared parameters (zeros unless a layer says otherwise)."""
+        return {k: np.zeros(shape, dtype=dtype) for k, shape in shapes.items()}
+
     def build(self, n_in, rng, dtype):
-        """Create parameters for ``n_in`` input features; return the number of output features."""
+        """Create the declared parameters (and zero gradients); return the output size."""
+        n_out = self.output_size(n_in)
         self._buffers = {}
-        return n_in
+        self.params = self.init_parameters(self.parameter_shapes(n_in), rng, dtype)
+        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+        return n_out
 
     def output_size(self, n_in):
         return n_in
@@ -78,20 +106,14 @@ class Dense(Layer):
                 raise ConfigError(f"Dense {name} must be a positive integer, got {v!r}")
         initializers.get(init)  # fail at construction, not at fit time
         self.n_in, self.n_out, self.init = int(n_in), int(n_out), init
-        # The first layer's input gradient feeds nothing; Sequential turns it off to save a matmul.
-        self.input_grad = True
         self._x = None
 
-    def build(self, n_in, rng, dtype):
-        if n_in != self.n_in:
-            raise ShapeError(f"Dense expected {self.n_in} input features, got {n_in}")
-        super().build(n_in, rng, dtype)
-        self.params = {
-            "W": initializers.get(self.init)(rng, self.n_in, self.n_out, dtype),
-            "b": np.full(self.n_out, initializers.BIAS_INIT[self.init], dtype=dtype),
-        }
-        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
-        return self.n_out
+    def parameter_shapes(self, n_in):
+        return {"W": (self.n_in, self.n_out), "b": (self.n_out,)}
+
+    def init_parameters(self, shapes, rng, dtype):
+        return {"W": initializers.get(self.init)(rng, self.n_in, self.n_out, dtype),
+                "b": np.full(self.n_out, initializers.BIAS_INIT[self.init], dtype=dtype)}
 
     def output_size(self, n_in):
         if n_in != self.n_in:
@@ -265,12 +287,28 @@ ACTIVATIONS = {"relu": ReLU, "leaky_relu": LeakyReLU, "tanh": Tanh, "sigmoid": S
 LAYERS = {cls.__name__: cls for cls in (Dense, ReLU, LeakyReLU, Tanh, Sigmoid, Softmax, Dropout)}
 
 
-def from_config(name, config):
-    """Rebuild a layer from its class name and ``config()`` (used when loading model files)."""
+def register(cls):
+    """Make a Layer subclass known to model files by its class name (usable as a decorator);
+    ``nz.load(path, custom_layers=[cls])`` does the same for one load."""
+    if not (isinstance(cls, type) and issubclass(cls, Layer)):
+        raise ConfigError(f"register takes a Layer subclass, got {cls!r}")
+    LAYERS[cls.__name__] = cls
+    return cls
+
+
+def from_config(name, config, custom_layers=None):
+    """Rebuild a layer from its class name and ``config()`` (used when loading model files).
+    ``custom_layers``: extra classes, a list or a dict name → class."""
+    known = dict(LAYERS)
+    if isinstance(custom_layers, dict):
+        known.update(custom_layers)
+    elif custom_layers:
+        known.update({cls.__name__: cls for cls in custom_layers})
     try:
-        cls = LAYERS[name]
+        cls = known[name]
     except (KeyError, TypeError):
-        raise ConfigError(f"unknown layer type {name!r}; expected one of {sorted(LAYERS)}") from None
+        raise ConfigError(f"unknown layer type {name!r}; expected one of {sorted(known)} (a layer "
+                          "of your own: nnzero.layers.register it, or pass custom_layers)") from None
     if not isinstance(config, dict):
         raise ConfigError(f"layer {name} config must be a mapping, got {type(config).__name__}")
     try:

@@ -42,8 +42,10 @@ class Sequential:
         for layer in layers:
             if not isinstance(layer, L.Layer):
                 raise ConfigError(f"Sequential takes nnzero layers, got {type(layer).__name__}")
-        if not any(isinstance(layer, L.Dense) for layer in layers):
-            raise ConfigError("Sequential needs at least one Dense layer")
+        sized = [layer for layer in layers if layer.n_in is not None]
+        if not sized:
+            raise ConfigError("Sequential needs at least one Dense layer (or another layer that "
+                              "fixes the number of input features)")
         self.layers = layers
         self.loss = losses.get(loss)
         self.dtype = as_dtype(dtype)
@@ -52,22 +54,21 @@ class Sequential:
         self.built = False
         self.stop_training = False
         self.train_state = None
+        # The output Softmax, handled here once: cross-entropy takes logits and applies the
+        # softmax itself (log-sum-exp), predict_proba applies it to forward's logits, and every
+        # other pass runs ``body``, the layers without it. summary() still shows it.
+        self.fused_softmax = isinstance(layers[-1], L.Softmax) and self.is_classifier
+        self.body = layers[:-1] if self.fused_softmax else layers
         # Shapes are checked now, so a 784→256 followed by a 128→10 fails at construction.
-        n = self.n_features = self._dense()[0].n_in
+        n = self.n_features = sized[0].n_in
+        first = None
         for layer in layers:
+            if first is None and layer.parameter_shapes(n):
+                first = layer
             n = layer.output_size(n)
         self.n_outputs = n
-        self._dense()[0].input_grad = False   # nothing consumes dL/dX of the input layer
-
-    # -- structure -----------------------------------------------------------------------------
-    def _dense(self):
-        return [layer for layer in self.layers if isinstance(layer, L.Dense)]
-
-    @property
-    def fused_softmax(self):
-        """True when the last layer is Softmax and the loss is cross-entropy: training skips the
-        Softmax layer and the loss works on logits (log-sum-exp, gradient p − onehot)."""
-        return isinstance(self.layers[-1], L.Softmax) and isinstance(self.loss, losses.SoftmaxCrossEntropy)
+        if first is not None:
+            first.input_grad = False     # no layer below it learns: its dL/dX is not needed
 
     @property
     def is_classifier(self):
@@ -148,28 +149,31 @@ class Sequential:
                 raise ShapeError(f"weight {k} has shape {w.shape}, expected {p.shape}")
             p[...] = w
 
+    def parameter_shapes(self):
+        """``{"<layer index>.<name>": shape}`` as the layers declare them, before any weight is
+        allocated (model files are checked against it; counts and summaries come from it)."""
+        shapes, n = {}, self.n_features
+        for i, layer in enumerate(self.layers):
+            shapes.update({f"{i}.{k}": tuple(s) for k, s in layer.parameter_shapes(n).items()})
+            n = layer.output_size(n)
+        return shapes
+
     def count_params(self):
-        total = 0
-        for layer in self.layers:
-            if isinstance(layer, L.Dense):
-                total += layer.n_in * layer.n_out + layer.n_out
-        return total
+        return sum(int(np.prod(s)) for s in self.parameter_shapes().values())
 
     # -- passes ------------------------------------------------------------------------------------
     def forward(self, x, training=False):
-        """Run the layers on ``x`` (n, n_features). While training with a fused softmax the last
-        layer is skipped and the logits are returned."""
-        stack = self.layers[:-1] if (training and self.fused_softmax) else self.layers
-        for layer in stack:
+        """The network's output for ``x`` (n, n_features): logits (n, C) for a classifier (a
+        final Softmax is left to the loss and to predict_proba), else the last layer's output."""
+        for layer in self.body:
             x = layer.forward(x, training=training)
         return x
 
     def backward(self, grad):
-        """Backpropagate dL/d(output of forward(training=True)) through every layer, filling grads."""
-        stack = self.layers[:-1] if self.fused_softmax else self.layers
-        for layer in reversed(stack):
+        """Backpropagate dL/d(forward's output) through the layers, filling every ``grads``."""
+        for layer in reversed(self.body):
             grad = layer.backward(grad)
-            if grad is None:      # the first Dense skips dL/dX: nothing below it has parameters
+            if grad is None:      # the first layer with parameters skips dL/dX: nothing needs it
                 break
         return grad
 
@@ -255,30 +259,21 @@ class Sequential:
         self.classes_ = np.sort(classes)
 
     # -- inference (stores nothing) ---------------------------------------------------------------
-    def _outputs(self, X, batch_size=4096, logits=False):
-        """The network's final outputs in chunks: probabilities if the stack ends in Softmax,
-        unless ``logits`` (the Softmax skipped: it changes no argmax)."""
+    def _outputs(self, X, batch_size=4096):
+        """``forward`` over X in chunks, in inference mode."""
         self.require_built()
         X = self.check_X(X)
-        stack = self.layers[:-1] if logits and isinstance(self.layers[-1], L.Softmax) else self.layers
-        chunks = []
-        for i in range(0, len(X), batch_size):
-            out = X[i:i + batch_size]
-            for layer in stack:
-                out = layer.forward(out)
-            chunks.append(out)
-        return np.concatenate(chunks)
+        return np.concatenate([self.forward(X[i:i + batch_size]) for i in range(0, len(X), batch_size)])
 
     def predict_proba(self, X):
-        """Class probabilities (n, C), rows summing to 1 (max-shifted softmax of the logits)."""
+        """Class probabilities (n, C), rows summing to 1: the max-shifted softmax of the logits."""
         if not self.is_classifier:
             raise ConfigError("predict_proba needs a classifier (loss='cross_entropy')")
-        out = self._outputs(X)
-        return out if isinstance(self.layers[-1], L.Softmax) else L.softmax(out)
+        return L.softmax(self._outputs(X))
 
     def predict(self, X):
         """Predicted labels (n,) from ``classes_``; for regression, the outputs (n, k)."""
-        out = self._outputs(X, logits=True)
+        out = self._outputs(X)
         if not self.is_classifier:
             return out
         idx = out.argmax(axis=1)
@@ -293,7 +288,7 @@ class Sequential:
 
     def fit(self, X, y, *, epochs=10, batch_size=128, optimizer=None, validation_data=None,
             validation_split=0.0, callbacks=None, seed=None, verbose="auto", shuffle=True,
-            sample_weight=None, classes=None, diagnostics=False, resume=None) -> History:
+            sample_weight=None, classes=None, diagnostics=False, resume=None, augment=None) -> History:
         """Train on X (n, n_features) and labels y (n,) (targets (n, k) for regression); returns
         the :class:`~nnzero.callbacks.History` (loss, accuracy, val_loss, val_accuracy, lr, time).
 
@@ -302,13 +297,14 @@ class Sequential:
         callbacks, seed (one Generator for the whole run), verbose (0, 1, 2 or "auto": a live
         bar on a terminal), shuffle, sample_weight (n,), classes (all labels, when y lacks
         some), diagnostics (per-layer statistics in history.diagnostics), resume (the state
-        of :func:`nnzero.load_checkpoint`). Details: :func:`nnzero.training.fit`.
+        of :func:`nnzero.load_checkpoint`), augment (e.g. :class:`nnzero.Augment`: every
+        training batch warped afresh). Details: :func:`nnzero.training.fit`.
         """
         return training.fit(self, X, y, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
                             validation_data=validation_data, validation_split=validation_split,
                             callbacks=callbacks, seed=seed, verbose=verbose, shuffle=shuffle,
                             sample_weight=sample_weight, classes=classes, diagnostics=diagnostics,
-                            resume=resume)
+                            resume=resume, augment=augment)
 
     # -- description -------------------------------------------------------------------------------
     def summary(self, print_fn=None):
@@ -322,15 +318,15 @@ class Sequential:
         rows = [("#", "layer", "output", "params")]
         n = self.n_features
         for i, layer in enumerate(self.layers):
+            count = sum(int(np.prod(s)) for s in layer.parameter_shapes(n).values())
             n = layer.output_size(n)
-            count = layer.n_in * layer.n_out + layer.n_out if isinstance(layer, L.Dense) else 0
             rows.append((str(i), repr(layer), f"(n, {n})", f"{count:,}"))
         widths = [max(len(r[c]) for r in rows) for c in range(4)]
         line = lambda r: "  ".join(v.ljust(w) if c < 3 else v.rjust(w) for c, (v, w) in enumerate(zip(r, widths)))
         sep = "-" * len(line(rows[0]))
         notes = [f"total parameters: {self.count_params():,}   loss: {self.loss.name}   dtype: {self.dtype.name}"]
         if self.fused_softmax:
-            notes.append("(the Softmax output is fused into the cross-entropy loss while training)")
+            notes.append("(the Softmax output is fused into the cross-entropy loss; forward gives logits)")
         return "\n".join([line(rows[0]), sep, *map(line, rows[1:]), sep, *notes])
 
     def config(self):
@@ -342,8 +338,11 @@ class Sequential:
         }
 
     @classmethod
-    def from_config(cls, config):
-        layers = [L.from_config(spec.get("type"), spec.get("config", {})) for spec in config["layers"]]
+    def from_config(cls, config, custom_layers=None):
+        """The model ``config()`` describes; ``custom_layers``: layer classes not registered
+        with :func:`nnzero.layers.register` (a list, or a dict name → class)."""
+        layers = [L.from_config(spec.get("type"), spec.get("config", {}), custom_layers)
+                  for spec in config["layers"]]
         return cls(layers, loss=config.get("loss", "cross_entropy"), dtype=config.get("dtype", "float32"))
 
     # The file writer lives in the files layer above this one (nnzero.serialization), which

@@ -10,26 +10,29 @@ A file is plain safetensors, so other tools read the weights directly
 The nnzero document holds ``format_version``, ``kind`` ("model" or "checkpoint"), ``model``
 (``Sequential.config()``), ``classes`` ({"dtype", "values"}: labels come back with the same
 NumPy dtype), ``preprocessing``, ``training`` settings, ``seed``, ``versions``, ``dataset``
-({"name", "sha256", ...}), ``history`` and ``notes``. A checkpoint adds ``checkpoint`` (epoch,
+({"name", "sha256", ...}), ``history``, ``notes`` and ``tensors_sha256``: the SHA-256 (hex) of the
+tensor bytes, everything after the header, so a flipped bit in the weights is caught at load
+(files written before it existed have none and load as before). A checkpoint adds ``checkpoint`` (epoch,
 total epochs, batch size, optimizer name/config/step count, the PCG64 state of the training
 stream as decimal strings, early-stopping settings) and the tensors ``optimizer.<slot>.<param>``
-(Adam's m_sum and v_sum, SGD's velocity) and ``early_stopping.<param>`` (the best weights so far).
+(the slots the optimizer class declares: Adam's m_sum and v_sum, SGD's velocity) and ``early_stopping.<param>`` (the best weights so far).
 
 Reading checks before it allocates: the file size, the header length, the JSON (no NaN, no
 duplicate keys), each tensor's dtype, shape and byte range (they must tile the data exactly),
 and the document against the architecture. Any problem is a ModelFileError naming the file.
 """
 
+import hashlib
 import json
+import math
 import os
 import re
 
 import numpy as np
 
-from . import budget, preprocessing
+from . import budget, optimizers, preprocessing
 from .callbacks import HISTORY_KEYS
 from .errors import ModelFileError, NnzeroError
-from .layers import Dense
 from .safety import check_input
 
 FORMAT_VERSION = 1
@@ -37,12 +40,10 @@ MAX_FILE_BYTES = 4 << 30        # refuse anything larger before reading it
 MAX_HEADER_BYTES = 100 << 20    # the same cap safetensors itself applies
 TENSOR_DTYPES = {"F32": np.dtype("<f4"), "F64": np.dtype("<f8")}
 MODEL_DTYPES = {"float32": "F32", "float64": "F64"}
-SLOTS = {"sgd": ("velocity",), "adam": ("m_sum", "v_sum"), "adamw": ("m_sum", "v_sum")}
-# Adam checkpoints from before the sums (m_sum = m/(1−β₁)) hold torch-style averages m and v.
-LEGACY_SLOTS = {"adam": ("m", "v"), "adamw": ("m", "v")}
 # Metadata a caller may pass to save(); everything else in the document is derived.
 USER_KEYS = ("preprocessing", "training", "dataset", "seed", "history", "notes")
-DOC_KEYS = {"format_version", "kind", "model", "classes", "versions", "checkpoint", *USER_KEYS}
+DOC_KEYS = {"format_version", "kind", "model", "classes", "versions", "checkpoint", "tensors_sha256", *USER_KEYS}
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 CLASS_DTYPE = re.compile(r"[<>|=]?(?:[iu][1248]|f[48]|b1|U[0-9]{1,4})")
 
 
@@ -50,7 +51,7 @@ def checked(factory, path, what, *args, **kwargs):
     """``factory(*args, **kwargs)``, with any error it raises about its input → ModelFileError."""
     try:
         return factory(*args, **kwargs)
-    except (NnzeroError, TypeError, ValueError) as exc:
+    except (NnzeroError, TypeError, ValueError, OverflowError) as exc:
         raise ModelFileError(f"{path}: invalid {what} in the metadata: {exc}") from None
 
 
@@ -154,30 +155,35 @@ def parse_header(data, path):
     return entries, doc, 8 + n
 
 
+def tensor_digest(data, start):
+    """SHA-256 (hex) of the tensor bytes: ``data[start:]``, everything after the header."""
+    return hashlib.sha256(memoryview(data)[start:]).hexdigest()
+
+
+def check_digest(expected, data, start, path):
+    """A ModelFileError if the tensor bytes do not hash to ``expected`` (None: nothing recorded)."""
+    if expected is None:
+        return
+    actual = tensor_digest(data, start)
+    if actual != expected:
+        raise ModelFileError(f"{path}: the tensor data do not match their SHA-256 recorded in the file "
+                             f"(recorded {expected[:16]}…, computed {actual[:16]}…): the file is corrupted")
+
+
 def is_int(v, low):
     return isinstance(v, int) and not isinstance(v, bool) and v >= low
 
 
-def expected_tensors(model, doc, names=()):
-    """{name: (dtype, shape)} implied by the architecture (and, for a checkpoint, its state).
-
-    Computed from the config alone, before any weight is allocated; ``names`` (the file's tensor
-    names) only tells an Adam checkpoint of the older layout (slots m, v) from the current one."""
+def expected_tensors(model, doc, optimizer=None):
+    """{name: (dtype, shape)} implied by the architecture (and, for a checkpoint, the state
+    slots its ``optimizer`` declares), computed before any weight is allocated."""
     dtype = MODEL_DTYPES[model.dtype.name]
-    params = {}
-    for i, layer in enumerate(model.layers):
-        if isinstance(layer, Dense):
-            params[f"{i}.W"], params[f"{i}.b"] = (layer.n_in, layer.n_out), (layer.n_out,)
+    params = model.parameter_shapes()          # as the layers declare them
     expected = {k: (dtype, s) for k, s in params.items()}
     ckpt = doc.get("checkpoint")
     if doc["kind"] == "checkpoint":
         spec = ckpt["optimizer"]
-        slots = SLOTS[spec["name"]]
-        legacy = LEGACY_SLOTS.get(spec["name"])
-        if legacy and any(n.startswith(f"optimizer.{legacy[0]}.") for n in names):
-            slots = legacy
-        if spec["name"] == "sgd" and not spec["config"].get("momentum"):
-            slots = ()
+        slots = optimizer.active_slots()
         if spec["t"] > 0:          # slots are created at the first step, for every parameter
             expected.update({f"optimizer.{s}.{k}": (dtype, sh) for s in slots for k, sh in params.items()})
         es = ckpt["early_stopping"]
@@ -223,8 +229,12 @@ def check_document(doc, path):
     missing = {"kind", "model", "classes", "history"} - set(doc)
     if missing:
         bad(f"metadata lacks {sorted(missing)}")
-    for key in ("preprocessing", "training", "dataset", "seed", "versions", "notes", "checkpoint"):
+    for key in ("preprocessing", "training", "dataset", "seed", "versions", "notes", "checkpoint", "tensors_sha256"):
         doc.setdefault(key, None)
+    digest = doc["tensors_sha256"]
+    if digest is not None and not (isinstance(digest, str) and SHA256_HEX.fullmatch(digest)):
+        bad(f"tensors_sha256 must be 64 lowercase hex digits, got {str(digest)[:80]!r}")
+    check_numbers(doc, bad)
     if doc["kind"] not in ("model", "checkpoint"):
         bad(f"kind must be 'model' or 'checkpoint', got {doc['kind']!r}")
     model = doc["model"]
@@ -251,6 +261,22 @@ def check_document(doc, path):
     if doc["checkpoint"] is not None:
         check_checkpoint(doc, bad)
     return doc
+
+
+def check_numbers(doc, bad):
+    """Every number in the document is a finite float or an integer within int64 (JSON allows
+    1e400, which Python reads as inf, and 400-digit integers, which overflow a float)."""
+    stack = [("", doc)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend((f"{where}.{k}" if where else str(k), v) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((f"{where}[{i}]", v) for i, v in enumerate(value))
+        elif isinstance(value, float) and not math.isfinite(value):
+            bad(f"{where} is {value}; expected a finite number")
+        elif isinstance(value, int) and not isinstance(value, bool) and not -2**63 <= value < 2**64:
+            bad(f"{where} is a {len(str(abs(value)))}-digit integer; expected one within 64 bits")
 
 
 def check_history(h, bad):
@@ -281,9 +307,9 @@ def check_checkpoint(doc, bad):
     if doc["seed"] is None or doc["history"] is None or len(doc["history"].get("epoch", [])) != c["epoch"]:
         bad("a checkpoint needs its seed and a history of exactly its completed epochs")
     opt = c["optimizer"]
-    if not (isinstance(opt, dict) and set(opt) == {"name", "config", "t"} and opt["name"] in SLOTS
+    if not (isinstance(opt, dict) and set(opt) == {"name", "config", "t"} and opt["name"] in optimizers.OPTIMIZERS
             and isinstance(opt["config"], dict) and is_int(opt["t"], 0)):
-        bad(f"checkpoint optimizer must be {{name: {'|'.join(SLOTS)}, config: {{...}}, t: int ≥ 0}}")
+        bad(f"checkpoint optimizer must be {{name: {'|'.join(optimizers.OPTIMIZERS)}, config: {{...}}, t: int ≥ 0}}")
     r = c["rng_state"]
     big = lambda s: isinstance(s, str) and s.isdigit() and len(s) <= 39 and int(s) < 2 ** 128
     if not (isinstance(r, dict) and set(r) == {"bit_generator", "state", "has_uint32", "uinteger"}
@@ -302,9 +328,10 @@ def check_checkpoint(doc, bad):
         bad("checkpoint early_stopping state is invalid")
 
 
-def read_tensors(data, start, entries, expected, path):
-    """Check the header's tensors against ``expected`` ({name: (dtype, shape)}), then copy them
-    out of ``data`` → {name: native-order array}; NaN/inf weights are refused."""
+def read_tensors(data, start, entries, expected, path, digest=None):
+    """Check the header's tensors against ``expected`` ({name: (dtype, shape)}) and the tensor
+    bytes against their SHA-256 ``digest`` (if the file records one), then copy them out of
+    ``data`` → {name: native-order array}; NaN/inf weights are refused."""
     if set(entries) != set(expected):
         missing, extra = sorted(set(expected) - set(entries)), sorted(set(entries) - set(expected))
         raise ModelFileError(f"{path}: tensors do not match the architecture"
@@ -315,6 +342,7 @@ def read_tensors(data, start, entries, expected, path):
         if got_dtype != dtype or got_shape != shape:
             raise ModelFileError(f"{path}: tensor {name!r} is {got_dtype} {list(got_shape)}, "
                                  f"expected {dtype} {list(shape)}")
+    check_digest(digest, data, start, path)
     tensors = {}
     for name, (dtype, shape, (begin, end)) in entries.items():
         disk = TENSOR_DTYPES[dtype]          # little-endian; .astype gives an owned native array

@@ -38,8 +38,16 @@ FLAT = "*"   # the key under which the flat path updates all parameters at once
 
 
 class Optimizer:
-    """Base class: a base learning rate, a schedule, and per-parameter state."""
+    """Base class: a base learning rate, a schedule, and per-parameter state.
 
+    A new optimizer declares its ``name`` (how model files and the CLI call it) and its state
+    ``slots`` (one array per slot and parameter, saved as ``optimizer.<slot>.<param>`` in
+    checkpoints), writes ``_update`` and ``config``, and is added to ``OPTIMIZERS`` below:
+    the registries and the checkpoint format derive from these declarations.
+    """
+
+    name = None              # e.g. "adam"
+    slots = ()               # e.g. ("m_sum", "v_sum")
     decoupled = False        # True: weight decay shrinks w directly (AdamW), not through g
     #: State slots that decay geometrically, each with the attribute holding its factor per step
     #: (Adam's m by β₁): they are kept out of the subnormal range (see ``_flush_subnormals``).
@@ -53,6 +61,10 @@ class Optimizer:
         self.t = 0
         self._tmp = {}
         self._flat = {}
+
+    def active_slots(self):
+        """The state slots this instance keeps (all of ``slots`` unless its settings need fewer)."""
+        return self.slots
 
     def lr_at(self, epoch, epochs):
         """The learning rate at fractional ``epoch`` of ``epochs`` (a Python float)."""
@@ -195,6 +207,12 @@ class SGD(Optimizer):
 
     decaying = {"velocity": "momentum"}
 
+    name = "sgd"
+    slots = ("velocity",)
+
+    def active_slots(self):
+        return self.slots if self.momentum else ()       # plain gradient descent keeps no state
+
     def __init__(self, lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0, schedule=None):
         super().__init__(lr, weight_decay, schedule)
         self.momentum = _check_positive("momentum", momentum, allow_zero=True)
@@ -230,6 +248,8 @@ class Adam(Optimizer):
     ``_update``): state ``m_sum`` = Σᵢ β₁^(t−i)·gᵢ = m/(1−β₁) and ``v_sum`` = Σᵢ β₂^(t−i)·gᵢ².
     """
 
+    name = "adam"
+    slots = ("m_sum", "v_sum")
     decaying = {"m_sum": "beta1", "v_sum": "beta2"}
 
     def __init__(self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, schedule=None):
@@ -266,13 +286,14 @@ class AdamW(Adam):
     """Adam with decoupled weight decay (Loshchilov & Hutter), as ``torch.optim.AdamW``:
     w ← w·(1 − lr·λ) before the Adam step, weights only. Default λ = 0.01 as in PyTorch."""
 
+    name = "adamw"
     decoupled = True
 
     def __init__(self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01, schedule=None):
         super().__init__(lr, beta1, beta2, eps, weight_decay, schedule)
 
 
-OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW}
+OPTIMIZERS = {cls.name: cls for cls in (SGD, Adam, AdamW)}
 
 
 def get(name, **kwargs):

@@ -129,23 +129,29 @@ def check_folder(folder, what, shown) -> None:
     os.unlink(probe)
 
 
-def check_output_folder(path, what="--out", *, inputs=()) -> Path:
-    """A folder to write files into (created if missing): refused if it exists as something else,
-    is one of ``inputs``, or its parent cannot take it."""
+def check_output_folder(path, what="--out", *, inputs=(), files=()) -> Path:
+    """A folder to write ``files`` into (created, with its parents, if missing): refused if it
+    exists as something else, is one of ``inputs``, holds one of ``files`` as a non-regular file
+    (a FIFO, a device, a folder), or the nearest existing folder above it cannot be written."""
     path = Path(path)
     try:
         st = os.stat(path)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         st = None
     if st is not None and not stat.S_ISDIR(st.st_mode):
         raise ConfigError(f"{what} {path}: is {describe_mode(st.st_mode)}; expected a folder")
     for name, source in inputs:
         if source is not None and st is not None and _same_file(path, source):
             raise ConfigError(f"{what} {path} is the same as {name} {source}; give another folder")
-    if st is None:
-        check_folder(path.parent, what, str(path))
-    else:
-        check_folder(path, what, str(path))
+    for name in files:
+        target = write_target(path / name)
+        if target.exists() and not target.is_file():
+            raise ConfigError(f"{what} {path}: {name} there is {describe_mode(os.stat(target).st_mode)}; "
+                              "expected a file it can replace")
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    check_folder(existing, what, str(path))
     return path
 
 

@@ -28,6 +28,7 @@ import time
 import numpy as np
 
 from . import recipes
+from .augment import Augment
 from .callbacks import EarlyStopping
 from .errors import ConfigError, TrainingDivergedError
 from .training import stratified_split
@@ -133,9 +134,11 @@ def _train(settings, data, rows, seed, epochs=None):
     if settings.get("early_stopping") and val_rows is not None:
         es = EarlyStopping(monitor="val_loss", patience=settings["early_stopping"])
     val = None if val_rows is None else (data.X[val_rows], data.y[val_rows])
+    augment = Augment.from_config(settings["augment"]) if settings.get("augment") else None
     model.fit(data.X[train_rows], data.y[train_rows], epochs=epochs or settings["epochs"],
               batch_size=settings["batch_size"], optimizer=recipes.build_optimizer(settings),
-              validation_data=val, callbacks=[es] if es else None, seed=seed, classes=data.classes)
+              validation_data=val, callbacks=[es] if es else None, seed=seed, classes=data.classes,
+              augment=augment)
     return model
 
 
@@ -166,6 +169,9 @@ def run_trial(index, settings, params, data, seed, blas_threads=1):
     return row
 
 
+_CONTROLLER = []          # one threadpoolctl controller per process: its library scan is slow
+
+
 class _blas_limit:
     """BLAS threads per trial (1: trials run side by side, and give the same numbers wherever
     they run); a no-op without threadpoolctl."""
@@ -175,11 +181,13 @@ class _blas_limit:
 
     def __enter__(self):
         if self.n:
-            try:
-                from threadpoolctl import threadpool_limits
-            except ImportError:
-                return self
-            self.ctx = threadpool_limits(self.n)
+            if not _CONTROLLER:
+                try:
+                    from threadpoolctl import ThreadpoolController
+                except ImportError:
+                    return self
+                _CONTROLLER.append(ThreadpoolController())
+            self.ctx = _CONTROLLER[0].limit(limits=self.n)
         return self
 
     def __exit__(self, *exc):

@@ -20,10 +20,8 @@ from ._atomic import atomic_write
 from ._version import __version__
 from .errors import ConfigError, ModelFileError, NotFittedError
 from .model import Sequential
-from .modelfile import (CLASS_DTYPE, FORMAT_VERSION, SLOTS, USER_KEYS, check_document, checked, decode_classes,
-                        expected_tensors, parse_header, read_bytes, read_tensors)
-
-OPTIMIZER_NAMES = {cls: name for name, cls in optimizers.OPTIMIZERS.items()}
+from .modelfile import (CLASS_DTYPE, FORMAT_VERSION, USER_KEYS, check_document, checked, decode_classes,
+                        check_digest, expected_tensors, parse_header, read_bytes, read_tensors, tensor_digest)
 
 
 # -- writing ------------------------------------------------------------------------------------
@@ -50,9 +48,10 @@ def save_checkpoint(path, model, early_stopping=None, **metadata):
     if state is None:
         raise NotFittedError("the model has no training state to checkpoint: call fit() first")
     opt = state["optimizer_obj"]
-    name = OPTIMIZER_NAMES.get(type(opt))
-    if name is None:
-        raise ConfigError(f"cannot checkpoint optimizer {type(opt).__name__}; expected one of {sorted(SLOTS)}")
+    name = opt.name
+    if optimizers.OPTIMIZERS.get(name) is not type(opt):
+        raise ConfigError(f"cannot checkpoint optimizer {type(opt).__name__}; expected one of "
+                          f"{sorted(optimizers.OPTIMIZERS)} (add a new one to nnzero.optimizers.OPTIMIZERS)")
     try:
         opt_config = opt.config()
     except AttributeError:
@@ -107,11 +106,13 @@ def _document(model, kind, metadata, history):
     if training is None and model.train_state is not None and "training" not in metadata:
         opt = model.train_state["optimizer_obj"]
         training = {"epochs": model.train_state["epochs"], "batch_size": model.train_state["batch_size"],
-                    "optimizer": OPTIMIZER_NAMES.get(type(opt), type(opt).__name__)}
+                    "optimizer": opt.name or type(opt).__name__}
         try:
             training["optimizer_config"] = opt.config()
         except AttributeError:
             pass
+        if model.train_state.get("augment"):
+            training["augment"] = model.train_state["augment"]
     return {
         "format_version": FORMAT_VERSION, "kind": kind, "model": model.config(),
         "classes": _encode_classes(model.classes_), "preprocessing": get("preprocessing"),
@@ -135,6 +136,10 @@ def _encode_classes(classes):
 def _write(path, tensors, doc):
     import safetensors.numpy
 
+    arrays = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
+    # The tensor bytes do not depend on the metadata: serialise once without it to hash them.
+    plain = safetensors.numpy.save(arrays)
+    doc = {**doc, "tensors_sha256": tensor_digest(plain, 8 + int.from_bytes(plain[:8], "little"))}
     try:
         text = json.dumps(doc, allow_nan=False, separators=(",", ":"), default=_json_default)
     except (TypeError, ValueError) as exc:
@@ -143,8 +148,9 @@ def _write(path, tensors, doc):
         check_document(json.loads(text), Path(path))   # never write a file we would refuse to read
     except ModelFileError as exc:
         raise ConfigError(f"refusing to write {exc}") from None
-    arrays = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
-    write_atomic(path, safetensors.numpy.save(arrays, metadata={"nnzero": text}))
+    data = safetensors.numpy.save(arrays, metadata={"nnzero": text})
+    check_digest(doc["tensors_sha256"], data, 8 + int.from_bytes(data[:8], "little"), Path(path))
+    write_atomic(path, data)
 
 
 def write_atomic(path, data):
@@ -166,16 +172,18 @@ def _json_default(value):
 
 
 # -- reading ------------------------------------------------------------------------------------
-def load(path):
+def load(path, custom_layers=None):
     """The :class:`~nnzero.Sequential` stored in a model (or checkpoint) file, ready to predict.
 
     ``model.metadata`` holds the file's document (preprocessing, training, dataset, ...),
-    ``model.history`` its History. Raises ModelFileError for a missing or invalid file.
+    ``model.history`` its History. ``custom_layers``: your own layer classes (a list, or a dict
+    name → class) when they are not :func:`nnzero.layers.register`-ed. Raises ModelFileError
+    for a missing or invalid file.
     """
-    return _open(path)[0]
+    return _open(path, custom_layers)[0]
 
 
-def load_checkpoint(path):
+def load_checkpoint(path, custom_layers=None):
     """``(model, optimizer, resume_state)`` from a checkpoint, to continue training exactly::
 
         model, opt, state = nz.load_checkpoint("run.ckpt.safetensors")
@@ -185,19 +193,14 @@ def load_checkpoint(path):
     ``resume_state`` keys: seed, epoch, epochs, batch_size, optimizer (state_dict), rng_state,
     history, early_stopping ({settings..., best_epoch, best_weights} or None), metadata.
     """
-    model, doc, tensors, path = _open(path)
+    model, doc, tensors, path = _open(path, custom_layers)
     if doc["kind"] != "checkpoint":
         raise ModelFileError(f"{path}: is a model file, not a checkpoint (it has no optimizer "
                              "state); resume needs the .ckpt file written during training")
     ckpt = doc["checkpoint"]
     spec = ckpt["optimizer"]
-    optimizer = checked(optimizers.get, path, "optimizer", spec["name"], **spec["config"])
+    optimizer = _optimizer(doc, path)
     arrays = {k[len("optimizer."):]: v for k, v in tensors.items() if k.startswith("optimizer.")}
-    if any(k.startswith("m.") for k in arrays):
-        # The older layout kept Adam's averages m, v; ours are their sums m/(1−β₁), v/(1−β₂).
-        # The run continues correctly, though not bit for bit as the older version would have.
-        b = {"m": optimizer.beta1, "v": optimizer.beta2}
-        arrays = {f"{k[0]}_sum{k[1:]}": v / v.dtype.type(1 - b[k[0]]) for k, v in arrays.items()}
     rng = ckpt["rng_state"]
     es = ckpt["early_stopping"]
     if es is not None:
@@ -218,12 +221,14 @@ def read_metadata(path):
     return _open(path)[1]
 
 
-def _open(path):
+def _open(path, custom_layers=None):
     path = Path(path)
     data = read_bytes(path)
     entries, doc, start = parse_header(data, path)
-    model = checked(Sequential.from_config, path, "model architecture", doc["model"])
-    tensors = read_tensors(data, start, entries, expected_tensors(model, doc, entries), path)
+    model = checked(Sequential.from_config, path, "model architecture", doc["model"], custom_layers)
+    optimizer = _optimizer(doc, path) if doc["kind"] == "checkpoint" else None
+    tensors = read_tensors(data, start, entries, expected_tensors(model, doc, optimizer), path,
+                           doc["tensors_sha256"])
     model.build(rng=np.random.default_rng(0))        # shapes are checked: this allocates what the file holds
     checked(model.set_weights, path, "weights", {k: v for k, v in tensors.items() if k.split(".")[0].isdigit()})
     if doc["classes"] is not None:
@@ -231,6 +236,11 @@ def _open(path):
     model.history = History.from_dict(doc["history"]) if doc["history"] is not None else None
     model.metadata = doc
     return model, doc, tensors, path
+
+
+def _optimizer(doc, path):
+    spec = doc["checkpoint"]["optimizer"]
+    return checked(optimizers.get, path, "optimizer", spec["name"], **spec["config"])
 
 
 Sequential.file_writer = save       # model.save(path) writes through this module; see model.py

@@ -17,6 +17,7 @@ import math
 import shutil
 import sys
 import time
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -35,17 +36,11 @@ def _positive_int(name, value, allow_none=False):
     return int(value)
 
 
-def _logits_stack(model):
-    return model.layers[:-1] if model.fused_softmax else model.layers
-
-
 def loss_and_accuracy(model, X, target, weight=None, batch_size=4096):
     """Mean loss and accuracy of ``model`` on prepared (X, target), in inference mode."""
     loss_sum, correct = 0.0, 0
     for i in range(0, len(X), batch_size):
-        out = X[i:i + batch_size]
-        for layer in _logits_stack(model):
-            out = layer.forward(out)
+        out = model.forward(X[i:i + batch_size])
         t = target[i:i + batch_size]
         w = None if weight is None else weight[i:i + batch_size]
         loss_sum += model.loss.loss(out, t, w) * len(out)
@@ -163,7 +158,7 @@ def _prepare_targets(model, X, y, classes, sample_weight):
 
 def fit(model, X, y, *, epochs=10, batch_size=128, optimizer=None, validation_data=None,
         validation_split=0.0, callbacks=None, seed=None, verbose="auto", shuffle=True,
-        sample_weight=None, classes=None, diagnostics=False, resume=None):
+        sample_weight=None, classes=None, diagnostics=False, resume=None, augment=None):
     """Train ``model`` on (X, y) and return its :class:`History`.
 
     X (n, n_features); y (n,) labels of any type (mapped through ``classes_``), or targets for
@@ -173,16 +168,57 @@ def fit(model, X, y, *, epochs=10, batch_size=128, optimizer=None, validation_da
     1 live bar on a terminal (a line per epoch otherwise), 2 a line per epoch; "auto" (the
     default, as in Keras) is 1 on a terminal, 2 in a notebook and 0 otherwise (scripts, tests).
     ``resume`` is the state from :func:`nnzero.load_checkpoint` to continue a run exactly.
+    ``augment``: a callable ``augment(X_batch, rng, out=buffer) -> X_batch'`` applied to every
+    training batch after it is gathered, drawing from the run's stream (e.g. :class:`nnzero.Augment`).
     Raises TrainingDivergedError (weights of the last good epoch kept) if the loss goes NaN/inf.
     """
     # Overflow is reported once, in plain words, by TrainingDivergedError: not as NumPy warnings.
     with np.errstate(over="ignore", invalid="ignore"):
-        return _fit(model, X, y, epochs, batch_size, optimizer, validation_data, validation_split,
-                    callbacks, seed, verbose, shuffle, sample_weight, classes, diagnostics, resume)
+        return _fit(model, X, y, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
+                    validation_data=validation_data, validation_split=validation_split,
+                    callbacks=callbacks, seed=seed, verbose=verbose, shuffle=shuffle,
+                    sample_weight=sample_weight, classes=classes, diagnostics=diagnostics,
+                    resume=resume, augment=augment)
 
 
-def _fit(model, X, y, epochs, batch_size, optimizer, validation_data, validation_split,
-         callbacks, seed, verbose, shuffle, sample_weight, classes, diagnostics, resume):
+@dataclass
+class Run:
+    """One training run, prepared: the data, the randomness, the optimizer, the buffers and
+    what the loop keeps between epochs. ``model.train_state`` (what checkpoints read) is the
+    snapshot :func:`_snapshot` takes of it at every epoch end."""
+
+    model: object
+    optimizer: object
+    X: object
+    target: np.ndarray
+    weight: object
+    val: object
+    rng: np.random.Generator
+    seed: int
+    epochs: int
+    batch_size: object            # as given (None: full batch), recorded in checkpoints
+    bs: int                       # rows per batch
+    shuffle: bool
+    augment: object
+    callbacks: list
+    history: History
+    progress: object
+    watch: LossWatch
+    buffers: dict = field(default_factory=dict)
+    good_state: dict = None
+
+    def __post_init__(self):
+        # Fetched once: the optimizer updates these arrays in place, as one vector when the
+        # model's parameters are packed (see Sequential._pack), array by array otherwise.
+        self.params, self.grads = self.model.params, self.model.grads
+        self.flat = self.model.flat_parameters()
+
+    @property
+    def n_batches(self):
+        return math.ceil(len(self.X) / self.bs)
+
+
+def _check_settings(epochs, validation_split, validation_data, verbose):
     epochs = _positive_int("epochs", epochs)
     if not (isinstance(validation_split, (int, float)) and 0 <= validation_split < 1):
         raise ConfigError(f"validation_split must be in [0, 1), got {validation_split!r}")
@@ -192,149 +228,189 @@ def _fit(model, X, y, epochs, batch_size, optimizer, validation_data, validation
         verbose = 1 if sys.stdout.isatty() else 2 if "ipykernel" in sys.modules else 0
     if verbose not in (0, 1, 2, False, True):
         raise ConfigError(f"verbose must be 0, 1, 2 or 'auto', got {verbose!r}")
+    return epochs, int(verbose)
+
+
+def _split(model, X, target, weight, validation_split, validation_data, split_rng):
+    """(X, target, weight) to train on and the validation triple (or None)."""
+    if validation_split:
+        tr, va = stratified_split(target, validation_split, split_rng, stratify=model.is_classifier)
+        val = (X[va], target[va], None if weight is None else weight[va])
+        return X[tr], target[tr], None if weight is None else weight[tr], val
+    if validation_data is not None:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise ConfigError("validation_data must be a pair (X_val, y_val)")
+        Xv = model.check_X(validation_data[0], "X_val")
+        return X, target, weight, (Xv, model.targets(validation_data[1], len(Xv), "y_val"), None)
+    return X, target, weight, None
+
+
+def _buffers(model, X, bs, augment):
+    """Preallocated batch arrays: the gathered rows, the augmented rows, the loss gradient."""
+    xbuf = np.empty((bs, X.shape[1]), dtype=model.dtype)
+    buffers = {"x": xbuf, "g": np.empty((bs, model.n_outputs), dtype=model.dtype)}
+    if augment is not None:
+        if not callable(augment):
+            raise ConfigError(f"augment must be callable as augment(X_batch, rng, out=...), e.g. "
+                              f"nnzero.Augment(), got {augment!r}")
+        if hasattr(augment, "shape_for"):
+            augment.shape_for(X.shape[1])   # not images: a clear error before any training
+        buffers["augment"] = np.empty_like(xbuf)
+    return buffers
+
+
+def _prepare(model, X, y, *, epochs, batch_size, optimizer, validation_data, validation_split,
+             callbacks, seed, verbose, shuffle, sample_weight, classes, diagnostics, resume, augment):
+    """Check every setting and build the :class:`Run` (nothing is trained yet)."""
+    epochs, verbose = _check_settings(epochs, validation_split, validation_data, verbose)
     X = model.check_X(X)
     target, weight = _prepare_targets(model, X, y, classes, sample_weight)
     batch_size = _positive_int("batch_size", batch_size, allow_none=True)
-
-    if resume is not None:
-        seed = resume["seed"]
+    seed = resume["seed"] if resume is not None else seed
     if seed is None:
         seed = int(np.random.SeedSequence().entropy % (2 ** 63))   # recorded, so the run can be repeated
     init_rng, split_rng, rng = (np.random.Generator(np.random.PCG64(s))
                                 for s in np.random.SeedSequence(seed).spawn(3))
-
-    val = None
-    if validation_split:
-        tr, va = stratified_split(target, validation_split, split_rng, stratify=model.is_classifier)
-        val = (X[va], target[va], None if weight is None else weight[va])
-        X, target = X[tr], target[tr]
-        weight = None if weight is None else weight[tr]
-    elif validation_data is not None:
-        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-            raise ConfigError("validation_data must be a pair (X_val, y_val)")
-        Xv = model.check_X(validation_data[0], "X_val")
-        val = (Xv, model.targets(validation_data[1], len(Xv), "y_val"), None)
-
+    X, target, weight, val = _split(model, X, target, weight, validation_split, validation_data, split_rng)
     if not model.built:
         model.build(rng=init_rng)
-    if optimizer is None:
-        optimizer = optimizers.Adam(1e-3)
-    elif isinstance(optimizer, str):
-        optimizer = optimizers.get(optimizer)
+    optimizer = optimizers.Adam(1e-3) if optimizer is None else (
+        optimizers.get(optimizer) if isinstance(optimizer, str) else optimizer)
     for layer in model.layers:
         if hasattr(layer, "rng"):
             layer.rng = rng
-
-    callbacks = list(callbacks or [])
-    if diagnostics:
-        callbacks.append(Diagnostics())
-    history = History(seed=seed)
-    start_epoch = 0
+    callbacks = list(callbacks or []) + ([Diagnostics()] if diagnostics else [])
+    history = History(seed=seed) if resume is None else resume["history"]
     if resume is not None:
         optimizer.load_state_dict(resume["optimizer"])
         rng.bit_generator.state = resume["rng_state"]
-        history = resume["history"]
-        start_epoch = int(resume["epoch"])
     model.history = history
-
-    n = len(X)
-    bs = n if batch_size is None else min(batch_size, n)
-    n_batches = math.ceil(n / bs)
-    xbuf = np.empty((bs, X.shape[1]), dtype=model.dtype)
-    gbuf = np.empty((bs, model.n_outputs), dtype=model.dtype)
+    bs = len(X) if batch_size is None else min(batch_size, len(X))
     if getattr(model, "_flat", None) is None:
         model._pack()                       # e.g. an unpickled model: one vector again
-    params, grads = model.params, model.grads
-    flat = model.flat_parameters()          # one update over two vectors (None: array by array)
-    progress = _Progress(int(verbose), epochs, n_batches)
+    # A finite loss that explodes is divergence too.
+    watch = LossWatch(math.log(model.n_outputs) if model.is_classifier and model.n_outputs > 1 else 0.0)
+    return Run(model=model, optimizer=optimizer, X=X, target=target, weight=weight, val=val, rng=rng,
+               seed=seed, epochs=epochs, batch_size=batch_size, bs=bs, shuffle=shuffle, augment=augment,
+               callbacks=callbacks, history=history, progress=_Progress(verbose, epochs, math.ceil(len(X) / bs)),
+               watch=watch, buffers=_buffers(model, X, bs, augment))
+
+
+def _snapshot(run, epoch):
+    """``model.train_state``: the run as of the end of ``epoch`` (what checkpoints write)."""
+    run.model.train_state = {
+        "epoch": epoch, "seed": run.seed, "weights": run.model.get_weights(),
+        "optimizer": run.optimizer.state_dict(), "optimizer_obj": run.optimizer,
+        "rng_state": run.rng.bit_generator.state, "history": run.history,
+        "batch_size": run.batch_size, "epochs": run.epochs,
+        "augment": run.augment.config() if hasattr(run.augment, "config") else None,
+    }
+
+
+def _restore(run, state=None):
+    """Back to a snapshot (default: the last one): weights and optimizer state."""
+    state = run.model.train_state if state is None else state
+    run.model.train_state = state
+    run.model.set_weights(state["weights"])
+    run.optimizer.load_state_dict(state["optimizer"])
+
+
+def _fit(model, X, y, **settings):
+    run = _prepare(model, X, y, **settings)
+    start = 0 if settings["resume"] is None else int(settings["resume"]["epoch"])
+    _snapshot(run, start)
+    run.good_state = model.train_state
     model.stop_training = False
-    watch = LossWatch(math.log(model.n_outputs) if model.is_classifier and model.n_outputs > 1 else 0.0)     # a finite loss that explodes is divergence too
-
-    def snapshot(epoch):
-        model.train_state = {
-            "epoch": epoch, "seed": seed, "weights": model.get_weights(),
-            "optimizer": optimizer.state_dict(), "optimizer_obj": optimizer,
-            "rng_state": rng.bit_generator.state, "history": history,
-            "batch_size": batch_size, "epochs": epochs,
-        }
-
-    def restore_snapshot():
-        state = model.train_state
-        model.set_weights(state["weights"])
-        optimizer.load_state_dict(state["optimizer"])
-
-    snapshot(start_epoch)
-    good_state = model.train_state
-    for cb in callbacks:
+    for cb in run.callbacks:
         cb.model = model
-    _call(callbacks, "on_train_begin", {} if resume is None else {"resume": resume})
+    _call(run.callbacks, "on_train_begin", {} if settings["resume"] is None else {"resume": settings["resume"]})
     try:
-        for epoch in range(start_epoch, epochs):
-            _call(callbacks, "on_epoch_begin", epoch, {})
-            progress.epoch_begin(epoch)
-            t0 = time.perf_counter()
-            order = rng.permutation(n) if (shuffle and bs < n) else None
-            loss_sum, correct, lr = 0.0, 0, optimizer.lr
-            for b in range(n_batches):
-                if order is None and bs == n and isinstance(X, np.ndarray):
-                    xb, tb, wb = X, target, weight                     # full batch: no copy
-                else:
-                    idx = order[b * bs:(b + 1) * bs] if order is not None else np.arange(b * bs, min(n, (b + 1) * bs))
-                    m = len(idx)
-                    # Gather without allocating; mode="clip" lets NumPy copy straight into `out`
-                    # (the default "raise" buffers it), safe since idx is a permutation's slice.
-                    xb = np.take(X, idx, axis=0, out=xbuf[:m], mode="clip")
-                    tb = target[idx]
-                    wb = None if weight is None else weight[idx]
-                m = len(xb)
-                _call(callbacks, "on_batch_begin", b, {"size": m})
-                out = model.forward(xb, training=True)
-                if model.is_classifier:
-                    correct += int(np.count_nonzero(out.argmax(axis=1) == tb))
-                loss, g = model.loss.loss_and_grad(out, tb, wb, out=gbuf[:m])
-                grown = watch.batch(loss) if math.isfinite(loss) else f"the loss became {loss}"
-                if grown is not None:
-                    model.train_state = good_state
-                    restore_snapshot()
-                    raise TrainingDivergedError(_diverged(epoch, b, grown, optimizer, lr, X, good_state["epoch"]),
-                                                history)
-                loss_sum += loss * m
-                model.backward(g)
-                lr = optimizer.lr_at(epoch + b / n_batches, epochs)
-                optimizer.step(params, grads, lr, flat=flat)
-                progress.batch_end(b, loss_sum / ((b * bs) + m), correct / ((b * bs) + m))
-                _call(callbacks, "on_batch_end", b, {"loss": loss, "size": m})
-                if model.stop_training:
-                    break
-            grown = watch.epoch_end(loss_sum / n)
-            if grown is not None or not all(np.isfinite(p).all() for p in params.values()):
-                model.train_state = good_state
-                restore_snapshot()
-                what = grown or "the weights became NaN or infinite"
-                raise TrainingDivergedError(_diverged(epoch, None, what, optimizer, lr, X, good_state["epoch"]),
-                                            history)
-            logs = {"loss": loss_sum / n, "accuracy": correct / n if model.is_classifier else math.nan,
-                    "lr": lr}
-            if val is not None:
-                logs["val_loss"], logs["val_accuracy"] = loss_and_accuracy(model, *val[:2], weight=val[2])
-            logs["time"] = time.perf_counter() - t0
-            history.append(epoch, logs)
-            snapshot(epoch + 1)
-            if watch.healthy:
-                good_state = model.train_state
-            watch.healthy = True
-            progress.epoch_end(epoch, logs)
-            _call(callbacks, "on_epoch_end", epoch, logs)
+        for epoch in range(start, run.epochs):
+            _run_epoch(run, epoch)
             if model.stop_training:
                 break
     except KeyboardInterrupt:
         # Leave the model exactly as after the last completed epoch, so a checkpoint of it resumes.
-        restore_snapshot()
+        _restore(run)
         raise
     finally:
-        progress.close()
-    _call(callbacks, "on_train_end", {})
-    return history
+        run.progress.close()
+    _call(run.callbacks, "on_train_end", {})
+    return run.history
+
+
+def _run_epoch(run, epoch):
+    """One pass over the training rows, then validation, history, snapshot and callbacks."""
+    model, n = run.model, len(run.X)
+    _call(run.callbacks, "on_epoch_begin", epoch, {})
+    run.progress.epoch_begin(epoch)
+    t0 = time.perf_counter()
+    order = run.rng.permutation(n) if (run.shuffle and run.bs < n) else None
+    totals = {"loss": 0.0, "correct": 0, "seen": 0, "lr": run.optimizer.lr}
+    for b in range(run.n_batches):
+        _step(run, epoch, b, *_batch(run, order, b), totals)
+        if model.stop_training:
+            break
+    grown = run.watch.epoch_end(totals["loss"] / n)
+    if grown is not None or not all(np.isfinite(p).all() for p in run.params.values()):
+        _diverge(run, epoch, None, grown or "the weights became NaN or infinite", totals["lr"])
+    logs = {"loss": totals["loss"] / n, "accuracy": totals["correct"] / n if model.is_classifier else math.nan,
+            "lr": totals["lr"]}
+    if run.val is not None:
+        logs["val_loss"], logs["val_accuracy"] = loss_and_accuracy(model, *run.val[:2], weight=run.val[2])
+    logs["time"] = time.perf_counter() - t0
+    run.history.append(epoch, logs)
+    _snapshot(run, epoch + 1)
+    if run.watch.healthy:
+        run.good_state = model.train_state
+    run.watch.healthy = True
+    run.progress.epoch_end(epoch, logs)
+    _call(run.callbacks, "on_epoch_end", epoch, logs)
+
+
+def _batch(run, order, b):
+    """Batch ``b`` of the epoch's ``order``: (X rows, targets, weights or None)."""
+    X, bs, n = run.X, run.bs, len(run.X)
+    if order is None and bs == n and isinstance(X, np.ndarray):
+        xb, tb, wb = X, run.target, run.weight                  # full batch: no copy
+    else:
+        idx = order[b * bs:(b + 1) * bs] if order is not None else np.arange(b * bs, min(n, (b + 1) * bs))
+        # Gather without allocating; mode="clip" lets NumPy copy straight into `out` (the
+        # default "raise" buffers it), safe since idx is a permutation's slice.
+        xb = np.take(X, idx, axis=0, out=run.buffers["x"][:len(idx)], mode="clip")
+        tb = run.target[idx]
+        wb = None if run.weight is None else run.weight[idx]
+    if run.augment is not None:     # a fresh random warp of every batch, from the run's stream
+        xb = run.augment(xb, run.rng, out=run.buffers["augment"][:len(xb)])
+    return xb, tb, wb
+
+
+def _step(run, epoch, b, xb, tb, wb, totals):
+    """One gradient step on batch ``b``:  logits = forward(X_B);  L, G = loss(logits, y_B);
+    backward(G);  optimizer.step(params, grads, lr(epoch + b/n_batches))."""
+    model, optimizer, m = run.model, run.optimizer, len(xb)
+    _call(run.callbacks, "on_batch_begin", b, {"size": m})
+    out = model.forward(xb, training=True)
+    if model.is_classifier:
+        totals["correct"] += int(np.count_nonzero(out.argmax(axis=1) == tb))
+    loss, g = model.loss.loss_and_grad(out, tb, wb, out=run.buffers["g"][:m])
+    grown = run.watch.batch(loss) if math.isfinite(loss) else f"the loss became {loss}"
+    if grown is not None:
+        _diverge(run, epoch, b, grown, totals["lr"])
+    totals["loss"] += loss * m
+    totals["seen"] += m
+    model.backward(g)
+    totals["lr"] = lr = optimizer.lr_at(epoch + b / run.n_batches, run.epochs)
+    optimizer.step(run.params, run.grads, lr, flat=run.flat)
+    run.progress.batch_end(b, totals["loss"] / totals["seen"], totals["correct"] / totals["seen"])
+    _call(run.callbacks, "on_batch_end", b, {"loss": loss, "size": m})
+
+
+def _diverge(run, epoch, batch, what, lr):
+    """Back to the last good epoch, then TrainingDivergedError saying why and what to change."""
+    _restore(run, run.good_state)
+    message = _diverged(epoch, batch, what, run.optimizer, lr, run.X, run.good_state["epoch"])
+    raise TrainingDivergedError(message, run.history)
 
 
 def _call(callbacks, hook, *args):

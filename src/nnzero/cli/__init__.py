@@ -11,12 +11,12 @@ import importlib
 import os
 import platform
 import sys
+import textwrap
 import warnings
 
-#: Subcommand modules, in the order ``--help`` lists them. Those in OPTIONAL are registered only
-#: if their module exists (they are written separately).
-COMMANDS = ("train", "evaluate", "predict", "inspect_cmd", "gradcheck", "explain", "report", "studio", "search")
-OPTIONAL = {"gradcheck", "explain", "report"}
+#: Subcommand modules, in the order ``--help`` lists them.
+COMMANDS = ("train", "evaluate", "predict", "inspect_cmd", "gradcheck", "explain", "report", "studio", "search",
+            "export")
 
 DESCRIPTION = """\
 nnzero: train, evaluate and use feedforward neural networks, written in plain NumPy.
@@ -32,6 +32,7 @@ examples:
   nnzero predict model.safetensors --data rows.csv --out predictions.csv
   nnzero predict model.safetensors digit.png
   nnzero inspect model.safetensors
+  nnzero export model.safetensors --format onnx --out model.onnx
 
 'nnzero COMMAND --help' describes each command."""
 
@@ -42,13 +43,19 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
-def _module(name):
-    try:
-        return importlib.import_module(f"{__name__}.{name}")
-    except ModuleNotFoundError as exc:
-        if name in OPTIONAL and exc.name == f"{__name__}.{name}":
-            return None
-        raise
+class _Wrapped(argparse.RawDescriptionHelpFormatter):
+    """Descriptions re-flowed to the terminal's width: a paragraph of plain prose is filled,
+    indented lines (examples, lists) are kept as written."""
+
+    def _fill_text(self, text, width, indent):
+        out = []
+        for block in text.split("\n\n"):
+            lines = block.splitlines()
+            prose = lines and not any(line.startswith(" ") for line in lines) and not block.endswith(":")
+            out.append(textwrap.fill(" ".join(lines), width, initial_indent=indent, subsequent_indent=indent,
+                                     break_on_hyphens=False)
+                       if prose else "\n".join(indent + line for line in lines))
+        return "\n\n".join(out)
 
 
 def build_parser():
@@ -57,15 +64,15 @@ def build_parser():
 
     from .._version import __version__
 
-    parser = _Parser(prog="nnzero", description=DESCRIPTION, epilog=EPILOG,
-                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _Parser(prog="nnzero", description=DESCRIPTION, epilog=EPILOG, formatter_class=_Wrapped)
     parser.add_argument("--version", action="version",
                         version=f"nnzero {__version__} (numpy {np.__version__}, python {platform.python_version()})")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND", dest="command")
     for name in COMMANDS:
-        module = _module(name)
-        if module is not None:
-            module.add_parser(sub).set_defaults(run=module.run)
+        module = importlib.import_module(f"{__name__}.{name}")
+        command = module.add_parser(sub)
+        command.set_defaults(run=module.run)
+        command.formatter_class = _Wrapped        # help fits the terminal: nothing runs off at 80
     return parser
 
 

@@ -1,6 +1,7 @@
 """Helpers shared by the subcommands: argument types, loading data and models, text tables."""
 
 import argparse
+import json
 import math
 from pathlib import Path
 
@@ -177,7 +178,42 @@ def model_inputs(model, X, spec=None):
     if lazy:
         lazy_rows = X if isinstance(X, rows.LazyRows) else rows.LazyRows(X)
         return model.check_X(lazy_rows.preprocessed(spec, model.dtype))
-    return model.check_X(preprocessing.apply(X, spec, model.dtype))
+    _check_range(X, spec, model.dtype)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return model.check_X(preprocessing.apply(X, spec, model.dtype))
+
+
+def _check_range(X, spec, dtype):
+    """Finite values too large for the model's float type (1e40 into float32) are named as
+    such, not as 'NaN or infinite' after NumPy's overflow warnings."""
+    if X.dtype.kind != "f" or X.size == 0 or np.finfo(X.dtype).max <= np.finfo(dtype).max:
+        return
+    with np.errstate(over="ignore", invalid="ignore"):
+        top = max(abs(float(X.max())), abs(float(X.min())))
+        if not np.isfinite(top) or top <= float(np.finfo(dtype).max):
+            return                      # fits; or NaN/inf, which check_X names
+        after = preprocessing.apply(X, spec, np.float64)
+        if np.isfinite(after).all() and float(np.abs(after).max()) <= float(np.finfo(dtype).max):
+            return
+    raise DataError(f"the data hold values up to {top:.3g}, too large for {np.dtype(dtype).name} (largest "
+                    f"{float(np.finfo(dtype).max):.3g}) after the preprocessing "
+                    f"{describe_preprocessing(spec).split(' (')[0]}; scale the data down (e.g. "
+                    "--preprocessing standardize) or train with --dtype float64")
+
+
+def to_json(value, **kwargs):
+    """json.dumps that writes NaN and ±inf as null: valid JSON for every reader, not Python's
+    Infinity."""
+    def clean(v):
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v]
+        return v
+
+    return json.dumps(clean(value), allow_nan=False, **kwargs)
 
 
 def dataset_from_model(model):

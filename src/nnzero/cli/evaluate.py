@@ -1,7 +1,6 @@
 """``nnzero evaluate``: loss, accuracy, per-class precision/recall/F1 and the confusion matrix."""
 
 import argparse
-import json
 import math
 
 import numpy as np
@@ -46,8 +45,7 @@ def run(args):
         report.update(classes=classes.tolist(), precision=_clean(precision), recall=_clean(recall),
                       f1=_clean(f1), support=cm.sum(axis=1).tolist(), confusion_matrix=cm.tolist())
     if args.json:
-        print(json.dumps({k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in report.items()},
-                         indent=1))
+        print(common.to_json(report, indent=1))
     else:
         print(_text(report, args.model))
     return 0

@@ -11,7 +11,10 @@ from . import common
 DESCRIPTION = """\
 Follow one sample through a model file: every layer's weighted sums z = x·W + b and
 activations a = f(z), then the softmax in its steps (shift the logits by their maximum,
-exponentiate, normalise by the sum) and the predicted class.
+exponentiate, normalise by the sum) and the predicted class. Each layer works out one unit:
+the predicted class at the output, and below it the active unit that adds most to the unit
+above. '--backward' then follows the gradient back down: dL/dz = ŷ − y, and each layer's
+dL/dW, dL/db and dL/dx, as one training step computes them.
 
 The sample is row --index of the test split of the model's dataset (or --dataset NAME,
 --split train, or a CSV/NPY/NPZ --data FILE), or a digit image (--image FILE, needs Pillow),
@@ -20,6 +23,7 @@ and goes through the preprocessing stored in the model file first."""
 EPILOG = """\
 examples:
   nnzero explain model.safetensors --index 7
+  nnzero explain model.safetensors --index 7 --backward
   nnzero explain model.safetensors --image my_seven.png --values 16"""
 
 
@@ -33,6 +37,10 @@ def add_parser(subparsers):
     p.add_argument("--image", metavar="FILE", help="explain a digit image instead of a data row")
     p.add_argument("--values", type=common.positive_int, default=10, metavar="N",
                    help="values shown per vector (default 10)")
+    p.add_argument("--backward", action="store_true",
+                   help="then backpropagate this sample's loss: dL/dz = ŷ − y at the output and every "
+                        "layer's gradient, with the real numbers (the true label, or the predicted class "
+                        "when there is none)")
     return p
 
 
@@ -61,4 +69,7 @@ def run(args):
     truth = f", true label {label.item() if hasattr(label, 'item') else label}" if label is not None else ""
     print(f"{args.model}: {where}{truth}\n")
     print(explain.format_explanation(result, max_values=args.values))
+    if args.backward:
+        back = explain.explain_backward(model, x, label)
+        print(explain.format_backward(result, back, max_values=args.values, classes=model.classes_))
     return 0

@@ -1,7 +1,6 @@
 """``nnzero inspect``: what a model or checkpoint file holds, without running it."""
 
 import argparse
-import json
 import math
 import os
 
@@ -35,7 +34,7 @@ def run(args):
     model = serialization.load(args.model)
     doc = model.metadata
     if args.json:
-        print(json.dumps(doc, indent=1))
+        print(common.to_json(doc, indent=1))
         return 0
     size = os.path.getsize(args.model)
     lines = [f"{args.model}: nnzero {doc['kind']} file, format {doc['format_version']}, {size:,} bytes", "",

@@ -12,19 +12,20 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import preprocessing, rows, search
+from .. import preprocessing, rows, safety, search
 from .._atomic import atomic_write
 from ..errors import ConfigError, DataError
-from . import common, train
+from . import augment_flags, common, train, train_start
 
 DESCRIPTION = """\
 Train one network per combination of settings, score each on validation rows, rank them, and
 retrain the best on all the training rows (best.safetensors).
 
 '--param NAME=V1,V2,...' gives the values to try for any 'nnzero train' setting (hidden, lr,
-dropout, batch-size, optimizer, ...; hidden layers as 512-256). Every combination is tried (a
-grid), or with '--trials N', N random draws from the lists or from ranges 'NAME=LOW..HIGH'
-('..HIGH:log' for log-uniform, e.g. lr=1e-4..1e-2:log). The other flags set what all trials share.
+dropout, batch-size, optimizer, augment, aug-rotate, ...; hidden layers as 512-256). Every
+combination is tried (a grid), or with '--trials N', N random draws from the lists or from
+ranges 'NAME=LOW..HIGH' ('..HIGH:log' for log-uniform, e.g. lr=1e-4..1e-2:log). The other flags
+set what all trials share.
 
 Scoring: a stratified '--validation-split' (default 0.2) of the training rows, or '--folds K'
 stratified folds (the mean over folds). Trials run in '--workers N' local processes (default:
@@ -40,7 +41,8 @@ examples:
   nnzero search --param lr=0.001,0.003 --scheduler tcp://10.0.0.5:8786 --out-dir search/"""
 
 #: settings a search may vary: the dests of nnzero train's flags
-SEARCHABLE = (*train.RECIPE_FLAGS, "early_stopping")
+SEARCHABLE = (*train.RECIPE_FLAGS, "early_stopping", "augment",
+              *(dest for dest in augment_flags.FLAGS if dest != "image_shape"))
 
 
 def add_parser(subparsers):
@@ -126,10 +128,9 @@ def _jobs(args, space):
     for index, params in enumerate(trials):
         ns = copy.copy(args)
         for dest, value in params.items():
+            if isinstance(space[dest], search.Range):       # a draw passes the flag's checks too
+                _convert(args.search_actions[dest], dest, repr(value))
             setattr(ns, dest, value)
-        for dest, action in args.search_actions.items():   # a range draw passes the flag's checks too
-            if dest in params and isinstance(space[dest], search.Range) and action.type is not None:
-                _convert(action, dest, repr(params[dest]))
         settings = train._settings(ns)
         settings.pop("preprocessing")
         jobs.append({"index": index, "settings": settings, "params": {k: _json(v) for k, v in params.items()},
@@ -158,12 +159,13 @@ def run(args):
     space = parse_params(args.param, args.search_actions, random=bool(args.trials))
     base = train._settings(args)
     jobs = _jobs(args, space)
-    out_dir = Path(args.out_dir)
+    out_dir = safety.check_output_folder(args.out_dir, "--out-dir", inputs=[("--data", args.data)],
+                                         files=("results.json", "results.csv", "best.safetensors"))
     out_dir.mkdir(parents=True, exist_ok=True)
     seed = base["seed"]
     source = train._source(args)
     data = train._load_data(source, seed)
-    spec, why = train._preprocessing(args, base.pop("preprocessing"), source, data["train"][0])
+    spec, why = train_start.choose_preprocessing(args, base.pop("preprocessing"), source, data["train"][0])
     X, y = data["train"]
     X = _model_inputs(X, spec, base["dtype"])
     classes = np.unique(np.concatenate([y, data["test"][1]]) if data["test"] else y)
@@ -195,7 +197,7 @@ def run(args):
     print(ranked_table(results, space))
     print(f"{len(results)} trials in {seconds:.1f}s ({len(results) / seconds:.2f} trials/s); "
           f"results in {out_dir / 'results.csv'} and results.json")
-    return _retrain_best(args, results, jobs, shared, data, spec, out_dir, source)
+    return _retrain_best(results, jobs, shared, data, spec, out_dir)
 
 
 def _cpu_count():
@@ -262,7 +264,7 @@ def _write_results(out_dir, results, space):
         f.write(text.getvalue().encode())
 
 
-def _retrain_best(args, results, jobs, shared, data, spec, out_dir, source):
+def _retrain_best(results, jobs, shared, data, spec, out_dir):
     ranked = [r for r in _rank(results) if r["status"] == "ok"]
     if not ranked:
         print("nnzero: error: every trial failed; see results.csv for their errors", file=sys.stderr)

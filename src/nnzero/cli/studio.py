@@ -9,9 +9,12 @@ Start a local web app that shows what a model computes, with nnzero's own code: 
 and see the 28×28 input the model sees, every layer's activations and the probabilities; click
 a unit for its weights and z = w·x + b with real numbers; follow one sample's gradient back
 through the network; browse the test set's confusion matrix and mistakes; read the history.
+The Train page trains a new model with 'nnzero train's own code and streams the curves, the
+first layer's weights and per-layer diagnostics; Stop checkpoints, Resume continues exactly.
+Model files trained there are written to the current folder.
 
 Without MODEL: ./model.safetensors (what 'nnzero train' writes), else the cached default model;
-if there is neither, the page says how to train one. Needs: pip install 'nnzero[studio]'."""
+if there is neither, the page opens on the Train view. Needs: pip install 'nnzero[studio]'."""
 
 EPILOG = """\
 examples:

@@ -2,19 +2,19 @@
 
 import argparse
 import contextlib
-import hashlib
 import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
 
-from .. import serialization, preprocessing, recipes, rows, safety
+from .. import budget, preprocessing, recipes, rows, safety, serialization
+from ..augment import Augment
 from ..callbacks import EarlyStopping, History
 from ..errors import ConfigError, DataError, TrainingDivergedError
 from ..layers import ACTIVATIONS
 from ..optimizers import OPTIMIZERS, SCHEDULES
-from . import common, signals
+from . import augment_flags, common, signals, train_start
+from . import recorded as recorded_checks
 from .checkpointing import Checkpointer
 from .progress import EpochProgress
 
@@ -24,9 +24,10 @@ Train a feedforward classifier and save it as a safetensors model file.
 With no arguments: the 'default' recipe (784-512-256-10 ReLU, dropout 0.1, Adam 2e-3 with a
 cosine schedule, batch 256, 15 epochs, pixels scaled to [0, 1]) on the bundled MNIST, then the
 test accuracy, and model.safetensors. '--recipe long' (1024-512, dropout on pixels and hidden
-units, 40 epochs) goes further. '--recipe seed' reproduces the original script (784-64-10, 0.1·randn
-weights, binarised pixels, 1000 steps of full-batch gradient descent with lr 0.3). Any flag
-below overrides the recipe's value.
+units, 40 epochs) goes further; '--recipe fast99' and '--recipe best' (784-800-800-10 trained on
+randomly warped digits, see --augment) further still. '--recipe seed' reproduces the original
+script (784-64-10, 0.1·randn weights, binarised pixels, 1000 steps of full-batch gradient descent
+with lr 0.3). Any flag below overrides the recipe's value.
 
 Data: '--dataset NAME' trains on its training split and tests on its test split.
 '--data FILE' (CSV with a 'label' column, or NPZ with X and y) trains on the file; the test set
@@ -45,6 +46,7 @@ examples:
   nnzero train
   nnzero train --hidden 256 --epochs 5 --out small.safetensors
   nnzero train --recipe seed
+  nnzero train --augment --epochs 30
   nnzero train --dataset fashion-mnist --early-stopping 3
   nnzero train --data digits.csv --preprocessing scale255 --checkpoint-every 1
   nnzero train --resume model.ckpt.safetensors"""
@@ -87,6 +89,7 @@ def add_setting_arguments(p):
     g.add_argument("--init", choices=["he", "glorot", "seed"], help="weight initialisation")
     g.add_argument("--dropout", type=common.fraction, metavar="RATE", help="dropout after each hidden layer, in [0, 1)")
     g.add_argument("--dtype", choices=["float32", "float64"], help="float type end to end (default float32)")
+    augment_flags.add_arguments(p)
     g = p.add_argument_group("optimisation")
     g.add_argument("--epochs", type=common.positive_int, metavar="N", help="passes over the training data")
     g.add_argument("--batch-size", type=common.batch_size, metavar="N", help="rows per step, or 'full'")
@@ -100,6 +103,9 @@ def add_setting_arguments(p):
                    help="seeds initialisation, shuffling, dropout and splits (default 0)")
     g.add_argument("--validation-split", type=common.fraction, metavar="F",
                    help="fraction of the training rows held out for validation (default 0; 0.1 with --early-stopping)")
+    g.add_argument("--diagnostics", action="store_true",
+                   help="record per-layer statistics every epoch (activations, dead ReLUs, gradient and "
+                        "update norms) in the model file, with warnings; 'nnzero report' plots them")
     g.add_argument("--early-stopping", type=common.positive_int, metavar="PATIENCE",
                    help="stop when val_loss has not improved for PATIENCE epochs; keep the best epoch's weights")
 
@@ -119,31 +125,35 @@ def add_data_arguments(p):
                    help="input transform, stored in the model file (default: the recipe's, scale255 = x/255)")
 
 
-def run(args):
+def run(args, extra_callbacks=()):
+    """Train as the flags in ``args`` say. ``extra_callbacks`` join the fit before the
+    checkpointer (the studio streams the run with them; one may raise KeyboardInterrupt to stop
+    it with a checkpoint, as Ctrl-C does)."""
     if args.resume:
         model, optimizer, resume = serialization.load_checkpoint(args.resume)
         doc = resume["metadata"]
         settings = _resumed_settings(args, doc)
-        source = _resumed_source(args, doc["dataset"] or {})
+        source = _resumed_source(args, recorded_checks.check_source(doc["dataset"] or {}, args.resume))
         spec, seed = doc["preprocessing"] or preprocessing.NONE, resume["seed"]
     else:
         resume = None
         settings = _settings(args)
         source = _source(args)
         spec, seed = settings.pop("preprocessing"), settings["seed"]
-        init = _init_model(args, settings) if args.init_from else None
+        init = train_start.init_model(args, settings) if args.init_from else None
     out, ckpt_path = _outputs(args, settings, source)   # before any work: never train for nothing
     data = _load_data(source, seed)
     why = None
     if resume is None and init is not None:
         spec, why = init.metadata.get("preprocessing") or preprocessing.NONE, f"as in {args.init_from}"
     elif resume is None:
-        spec, why = _preprocessing(args, spec, source, data["train"][0])
+        spec, why = train_start.choose_preprocessing(args, spec, source, data["train"][0])
     if resume is not None and data["sha256"] != (doc["dataset"] or {}).get("sha256"):
         raise DataError(f"the training data differ from the data of the checkpoint {args.resume} "
                         "(sha256 mismatch); resume needs the same data")
     X_train, y_train = data["train"]
     if resume is None:
+        _check_test_classes(source, data)
         classes = np.unique(np.concatenate([y_train, data["test"][1]]) if data["test"] else y_train)
         if init is not None:
             model, classes = init, init.classes_
@@ -151,6 +161,7 @@ def run(args):
                 raise DataError(f"the data have {X_train.shape[1]} features per row, but {args.init_from} "
                                 f"expects {model.n_features}")
         else:
+            _check_network_size(X_train.shape[1], settings["hidden"], len(classes), settings["dtype"])
             model = recipes.build_model(settings, X_train.shape[1], len(classes), dtype=settings["dtype"])
         optimizer = recipes.build_optimizer(settings)
     else:
@@ -169,9 +180,10 @@ def run(args):
     # Full-batch or very long runs: one bar (or a line per ~5 %) over the epochs, not one per epoch.
     per_run = settings["batch_size"] is None or settings["epochs"] > 100
     progress = EpochProgress(settings["epochs"], resume["epoch"] if resume else 0) if per_run and not args.quiet else None
-    callbacks = [cb for cb in (es, progress, checkpointer) if cb is not None]
+    callbacks = [cb for cb in (es, progress, *extra_callbacks, checkpointer) if cb is not None]
+    augment = Augment.from_config(settings["augment"]) if settings.get("augment") else None
     log = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
-    log(_banner(model, settings, data, resume, spec, why))
+    log(train_start.banner(model, settings, data, resume, spec, why))
     try:
         if es is not None and resume is not None and es.replay(resume["history"]).finished:
             es.model = model                       # the checkpoint is of a run that already stopped
@@ -180,7 +192,8 @@ def run(args):
         else:
             model.fit(X_train, y_train, epochs=settings["epochs"], batch_size=settings["batch_size"],
                       optimizer=optimizer, validation_split=settings["validation_split"], callbacks=callbacks,
-                      seed=seed, verbose=0 if args.quiet or per_run else 1, classes=classes, resume=resume)
+                      seed=seed, verbose=0 if args.quiet or per_run else 1, classes=classes, resume=resume,
+                      diagnostics=bool(getattr(args, "diagnostics", False)), augment=augment)
         _test_and_save(model, data, spec, settings, out, meta)
     except KeyboardInterrupt as exc:            # Ctrl-C, SIGTERM, SIGHUP: keep the last whole epoch
         if progress is not None:
@@ -189,6 +202,26 @@ def run(args):
     except TrainingDivergedError as exc:
         raise TrainingDivergedError(_save_diverged(model, out, meta, exc), exc.history) from None
     return 0
+
+
+def _check_network_size(n_in, hidden, n_out, dtype):
+    """The network's parameters, their gradients and the optimizer's two slots (about 4 copies)
+    within the byte budget, before anything is allocated: `--hidden 1000000000` is a clear error."""
+    sizes = [n_in, *hidden, n_out]
+    params = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))
+    budget.check(4 * params * np.dtype(dtype).itemsize,
+                 f"the network {'-'.join(map(str, sizes))} ({params:,} parameters, with gradients and optimizer state)")
+
+
+def _check_test_classes(source, data):
+    """A --test-data label that training never saw would add a class the model cannot learn."""
+    if not source.get("test_data") or data["test"] is None:
+        return
+    unseen = np.setdiff1d(data["test"][1], data["train"][1])
+    if unseen.size:
+        shown = ", ".join(map(str, unseen[:10].tolist())) + (", ..." if unseen.size > 10 else "")
+        raise DataError(f"--test-data {source['test_data']} has {unseen.size} label(s) that the training data "
+                        f"never have: {shown}; a model cannot learn a class it never sees")
 
 
 def _test_and_save(model, data, spec, settings, out, meta):
@@ -253,6 +286,7 @@ def _settings(args):
     split = args.validation_split
     if args.early_stopping and not split:
         split = 0.1                  # early stopping watches val_loss, so it needs validation rows
+    settings["augment"] = augment_flags.settings(args, settings.get("augment"))
     settings.update(recipe=args.recipe or "default", dtype=args.dtype or "float32",
                     seed=0 if args.seed is None else args.seed, validation_split=split or 0.0,
                     early_stopping=args.early_stopping)
@@ -262,33 +296,6 @@ def _settings(args):
     return settings
 
 
-def _init_model(args, settings):
-    """The model of --init-from, its architecture recorded in ``settings`` (flags that would
-    change the architecture are errors: the weights fix it)."""
-    if args.resume:
-        raise ConfigError("give --resume or --init-from, not both")
-    model = serialization.load(args.init_from)
-    if not model.is_classifier:
-        raise ConfigError(f"{args.init_from} is a regression model; nnzero train trains classifiers")
-    for flag in ("hidden", "activation", "init", "dropout", "preprocessing"):
-        if getattr(args, flag) is not None:
-            raise ConfigError(f"--{flag} cannot change the network of --init-from {args.init_from}; "
-                              "its weights fix the architecture and input preprocessing")
-    if args.dtype is not None and args.dtype != model.dtype.name:
-        raise ConfigError(f"--dtype {args.dtype} differs from {args.init_from}'s {model.dtype.name}")
-    dense = model._dense()
-    kinds = {cls: name for name, cls in ACTIVATIONS.items()}
-    act = next((kinds[type(layer)] for layer in model.layers if type(layer) in kinds), settings["activation"])
-    rates = [layer.rate for layer in model.layers if hasattr(layer, "rate")]
-    with open(args.init_from, "rb") as f:
-        digest = hashlib.sha256(f.read()).hexdigest()
-    settings.update(hidden=[d.n_out for d in dense[:-1]], activation=act, dtype=model.dtype.name,
-                    dropout=rates[-1] if rates else 0.0,
-                    init_from={"path": str(Path(args.init_from).resolve()), "sha256": digest,
-                               "test_accuracy": (model.metadata.get("training") or {}).get("test_accuracy")})
-    return model
-
-
 def _resumed_settings(args, doc):
     """The checkpoint's settings; a flag that would change them is an error (resume is exact)."""
     settings = doc["training"] or {}
@@ -296,6 +303,7 @@ def _resumed_settings(args, doc):
     if not needed <= set(settings):
         raise ConfigError(f"{args.resume} was not written by 'nnzero train' (its settings are not "
                           "recorded); resume it from Python with model.fit(..., resume=state)")
+    recorded_checks.check_settings(settings, args.resume)
     recorded = {**settings, "preprocessing": doc["preprocessing"]}
     for dest, key in {**RECIPE_FLAGS, **RUN_FLAGS}.items():
         value = getattr(args, dest)
@@ -311,6 +319,9 @@ def _resumed_settings(args, doc):
             flag = "--" + dest.replace("_", "-")
             raise ConfigError(f"{flag} {getattr(args, dest)} differs from the checkpoint's {recorded[key]!r}; "
                               "a resumed run keeps its settings (start a new run to change them)")
+    if augment_flags.given(args) and augment_flags.settings(args, settings.get("augment")) != settings.get("augment"):
+        raise ConfigError(f"the augmentation flags differ from the checkpoint's augmentation "
+                          f"({augment_flags.describe(settings.get('augment'))}); a resumed run keeps its settings")
     return dict(settings)
 
 
@@ -376,57 +387,18 @@ def _load_data(source, seed):
     if source["kind"] == "file" and not source.get("test_data") and info["test_split"]:
         # Its own stream, derived from the seed, so a resumed run holds out the same rows.
         rng = np.random.default_rng([seed, 0x7E57])
-        tr, te = stratified_split(train[1], info["test_split"], rng)
+        try:
+            tr, te = stratified_split(train[1], info["test_split"], rng)
+        except DataError:
+            raise DataError(f"--test-split {info['test_split']} leaves no rows to train on or none to test on "
+                            f"among the {len(train[1])} rows of {source['path']}; use a fraction like 0.1 "
+                            "to 0.3") from None
         train, test = (train[0][tr], train[1][tr]), (train[0][te], train[1][te])
     if test is not None and test[0].shape[1] != train[0].shape[1]:
         raise DataError(f"the test data have {test[0].shape[1]} features per row, the training data "
                         f"{train[0].shape[1]}")
     info.update(n_train=len(train[0]), n_test=0 if test is None else len(test[0]), train=train, test=test)
     return info
-
-
-def _preprocessing(args, recipe_spec, source, X):
-    """The run's preprocessing and why it was chosen: the flag's; for a named dataset the
-    recipe's; for a file, the recipe's if its rows look like pixels, else standardize."""
-    if args.preprocessing == "standardize":
-        return rows.standardize(X), "set by --preprocessing standardize"
-    if args.preprocessing is not None:
-        return recipe_spec, f"set by --preprocessing {args.preprocessing}"
-    if source["kind"] == "dataset":
-        return recipe_spec, f"the {args.recipe or 'default'} recipe's"
-    spec, reason = rows.choose(X, recipe_spec)
-    return spec, f"chosen as the data have {reason} (--preprocessing to change)"
-
-
-def _banner(model, settings, data, resume, spec=None, why=None):
-    """The start line(s): network, data (train / validation / test rows), optimisation and the
-    preprocessing with the reason for it; wrapped to the terminal's width."""
-    from ..training import terminal_width
-
-    sizes = [model.n_features] + [layer.n_out for layer in model._dense()]
-    batch = "full batch" if settings["batch_size"] is None else f"batch {settings['batch_size']}"
-    sched = (settings.get("schedule") or {}).get("name", "constant")
-    n_val = 0
-    if settings["validation_split"]:        # as training.stratified_split rounds it, class by class
-        counts = np.unique(data["train"][1], return_counts=True)[1]
-        n_val = sum(int(round(settings["validation_split"] * c)) for c in counts)
-    rows = [f"{data['n_train'] - n_val} train"] + ([f"{n_val} validation"] if n_val else []) + \
-        [f"{data['n_test']} test rows"]
-    lines = [f"training {'-'.join(map(str, sizes))} ({settings['activation']}) on {data['name']}: "
-             f"{' / '.join(rows)}",
-             f"{settings['optimizer']} lr {settings['lr']:g} {sched}, {settings['epochs']} epochs, {batch}, "
-             f"seed {settings['seed']}"]
-    if spec is not None and why is not None:
-        lines.append(f"preprocessing {common.describe_preprocessing(spec)}; {why}")
-    if settings.get("init_from"):
-        lines.append(f"starting from the weights of {settings['init_from']['path']} (fresh optimizer)")
-    if resume is not None:
-        lines.append(f"resuming after epoch {resume['epoch']} of {resume['epochs']}")
-    if not sys.stdout.isatty():
-        return "\n".join(lines)
-    width = terminal_width()
-    return "\n".join(textwrap.fill(line, width, subsequent_indent="    ", break_on_hyphens=False)
-                     for line in lines)
 
 
 def _interrupted(model, checkpointer, settings, exc):

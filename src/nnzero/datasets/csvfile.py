@@ -10,14 +10,17 @@ never just "could not convert string to float".
 from __future__ import annotations
 
 import csv
+import math
 import warnings
 from pathlib import Path
 
 import numpy as np
 
+from .. import budget
 from ..errors import ConfigError, DataError
 
-_MAX_LABEL = 2**31  # class labels are small integers; this keeps the int64 cast exact
+_MAX_LABEL = 2**31  # a label written as a float ('3.0') must be whole and below this
+CHUNK_BYTES = 8 << 20  # rows are parsed ~8 MB of text at a time: bounded extra memory
 
 
 def _parses(cell: str) -> bool:
@@ -58,7 +61,7 @@ def _label_index(label_column, names, ncols: int, path) -> int | None:
 
 
 def _first_problem(path, delimiter, ncols, label_idx, skip_lines, names=None,
-                   text_labels=False) -> str | None:
+                   text_labels=False, dtype=np.float32) -> str | None:
     """Scan the file line by line; describe the first bad cell or row, or None if all is well.
     ``text_labels``: the label column holds class names, so only its emptiness is checked."""
     with open(path, encoding="utf-8-sig", newline="") as f:
@@ -81,23 +84,24 @@ def _first_problem(path, delimiter, ncols, label_idx, skip_lines, names=None,
                     return f"{where}: {cell.strip()[:40]!r} is not a number"
                 if not np.isfinite(value):
                     return f"{where}: {cell.strip()} is not a finite number"
-                if col - 1 == label_idx and (value != int(value) or abs(value) >= _MAX_LABEL):
-                    return (f"{where}: label {cell.strip()} is not an "
-                            f"integer below {_MAX_LABEL} in size")
+                if col - 1 == label_idx:
+                    try:
+                        _exact_labels([cell])
+                    except _BadChunk:
+                        return (f"{where}: label {cell.strip()} is not an integer (written as a "
+                                f"number, it must be whole and below {_MAX_LABEL} in size)")
+                elif abs(value) > float(np.finfo(dtype).max):
+                    return (f"{where}: {cell.strip()} is too large for {np.dtype(dtype).name} (largest "
+                            f"{np.finfo(dtype).max:.3g}); scale the data down")
     return None
 
 
-def _integer_table(path, skip_lines, ncols, delimiter, dtype):
-    """The rows after ``skip_lines`` as a (rows, ncols) array if every cell is a plain integer
+def _integer_table(raw: bytes, ncols, delimiter):
+    """A chunk of rows (bytes) as an int64 (rows, ncols) array if every cell is a plain integer
     below 2**53 (exact through float64) and every row has ``ncols`` cells; else None."""
     if len(delimiter) != 1 or not delimiter.isascii() or delimiter in "-0123456789 \t\r\n":
         return None
-    with open(path, "rb") as f:
-        raw = f.read()
-    raw = raw.removeprefix(b"\xef\xbb\xbf").replace(b"\r\n", b"\n")
-    for _ in range(skip_lines):
-        raw = raw.partition(b"\n")[2]
-    raw, sep = raw.rstrip(b"\n"), delimiter.encode()
+    raw, sep = raw.replace(b"\r\n", b"\n").rstrip(b"\n"), delimiter.encode()
     if not raw or raw.translate(None, b"0123456789-\n" + sep):
         return None                                     # no rows, or not only integers
     codes = np.frombuffer(raw, np.uint8)
@@ -109,8 +113,8 @@ def _integer_table(path, skip_lines, ncols, delimiter, dtype):
         after = codes[minus + 1]
         if not ((after >= ord("0")) & (after <= ord("9"))).all():
             return None
-    lines = raw.split(b"\n")
-    if any(line.count(sep) != ncols - 1 for line in lines):
+    lines = raw.count(b"\n") + 1
+    if raw.count(sep) != lines * (ncols - 1) or any(line.count(sep) != ncols - 1 for line in raw.split(b"\n")):
         return None                                     # ragged rows, or blank lines
     try:
         with warnings.catch_warnings():
@@ -119,9 +123,9 @@ def _integer_table(path, skip_lines, ncols, delimiter, dtype):
             values = np.fromstring(raw.replace(b"\n", sep).decode("ascii"), dtype=np.int64, sep=delimiter)
     except ValueError:
         return None
-    if values.size != len(lines) * ncols or values.max() >= 2**53 or values.min() <= -2**53:
+    if values.size != lines * ncols or values.max() >= 2**53 or values.min() <= -2**53:
         return None                                     # (a value out of int64 range saturates)
-    return values.reshape(-1, ncols).astype(dtype)
+    return values.reshape(-1, ncols)
 
 
 def _has_header(cells, label_column, header) -> bool:
@@ -149,20 +153,99 @@ def read_header(path, delimiter=","):
     return [c.strip() for c in cells] if cells and not all(_parses(c) for c in cells) else None
 
 
-def _text_label_table(path, delimiter, skip, ncols, label_idx, dtype):
-    """X from every column but the label's (np.loadtxt), y the label column's strings."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        X = np.loadtxt(path, delimiter=delimiter, dtype=dtype, ndmin=2, skiprows=skip, comments=None,
-                       quotechar='"', encoding="utf-8-sig",
-                       usecols=[c for c in range(ncols) if c != label_idx])
+class _BadChunk(ValueError):
+    """A chunk that did not parse; the line-by-line scan then names the bad cell."""
+
+
+def _chunks(path, skip):
+    """Lists of lines (str, with their newlines) after the first ``skip`` lines, ~CHUNK_BYTES
+    each: the file is read in pieces, never whole."""
     with open(path, encoding="utf-8-sig", newline="") as f:
-        rows = csv.reader(f, delimiter=delimiter)
-        y = [row[label_idx].strip() for n, row in enumerate(rows, start=1)
-             if n > skip and row and not (len(row) == 1 and not row[0].strip())]
-    if any(not label for label in y):
-        raise ValueError("empty label")
-    return X, np.array(y, dtype=str)
+        for _ in range(skip):
+            f.readline()
+        while True:
+            lines = f.readlines(CHUNK_BYTES)
+            if not lines:
+                return
+            yield lines
+
+
+def _exact_labels(cells):
+    """Label cells (str) → int64, exactly: integer literals as they are (any int64), other
+    numbers only when integral and below 2**31 in size ('3.0'); never through a float32."""
+    out = np.empty(len(cells), dtype=np.int64)
+    for i, cell in enumerate(cells):
+        text = cell.strip().strip('"').strip()
+        try:
+            value = int(text)
+        except ValueError:
+            number = float(text)                          # ValueError: not a number
+            if not (math.isfinite(number) and number == int(number) and abs(number) < _MAX_LABEL):
+                raise _BadChunk("label") from None
+            value = int(number)
+        if not -2**63 <= value < 2**63:
+            raise _BadChunk("label")
+        out[i] = value
+    return out
+
+
+def _parse_chunk(lines, ncols, delimiter, label_idx, text_labels, dtype):
+    """One chunk → (X rows in ``dtype``, labels or None). Raises _BadChunk (or ValueError)."""
+    ints = None if text_labels else _integer_table("".join(lines).encode("utf-8"), ncols, delimiter)
+    rows = [line for line in lines if line.strip()]
+    if not rows:
+        d = ncols - (label_idx is not None)
+        return np.empty((0, d), dtype), (None if label_idx is None else np.empty(0, str if text_labels else np.int64))
+    if ints is not None:
+        values, labels = ints, (None if label_idx is None else ints[:, label_idx].copy())
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            keep = [c for c in range(ncols) if c != label_idx] if text_labels else None
+            values = np.loadtxt(rows, delimiter=delimiter, dtype=np.float64, ndmin=2, comments=None,
+                                quotechar='"', usecols=keep)
+            cells = None if label_idx is None else np.loadtxt(
+                rows, delimiter=delimiter, dtype=str, ndmin=1, comments=None, quotechar='"',
+                usecols=[label_idx]).reshape(-1)
+        if not np.isfinite(values).all() or (np.abs(values) > np.finfo(dtype).max).any():
+            raise _BadChunk("value")
+        if cells is None:
+            labels = None
+        elif text_labels:
+            labels = np.char.strip(cells)
+            if (np.char.str_len(labels) == 0).any():
+                raise _BadChunk("empty label")
+        else:
+            labels = _exact_labels(cells.tolist())
+    if values.shape[1] != (ncols - 1 if text_labels else ncols):
+        raise _BadChunk("columns")
+    if label_idx is not None and not text_labels:
+        values = np.delete(values, label_idx, axis=1)
+    return values.astype(dtype, copy=False), labels
+
+
+def _read_table(path, skip, ncols, delimiter, label_idx, text_labels, dtype):
+    """Stream the rows after ``skip`` lines → (X (n, d) ``dtype``, y or None); two passes: one
+    counts the rows (so X is allocated once, at its final size, within the byte budget), one
+    parses chunk by chunk into it."""
+    n = sum(sum(1 for line in lines if line.strip()) for lines in _chunks(path, skip))
+    d = ncols - (label_idx is not None)
+    budget.check(n * d * dtype.itemsize + n * 8, f"{path}: {n} rows × {d} columns of {dtype}")
+    X = np.empty((n, d), dtype=dtype)
+    parts, at = [], 0
+    for lines in _chunks(path, skip):
+        values, labels = _parse_chunk(lines, ncols, delimiter, label_idx, text_labels, dtype)
+        X[at:at + len(values)] = values
+        at += len(values)
+        if labels is not None:
+            parts.append(labels)
+    if at != n:
+        raise _BadChunk("the file changed while being read")
+    if label_idx is None:
+        return X, None
+    if text_labels:
+        return X, (np.concatenate(parts) if parts else np.array([], dtype=str))
+    return X, (np.concatenate(parts) if parts else np.array([], dtype=np.int64))
 
 
 def load_csv(path, label_column="label", *, delimiter=",", header=None, dtype=np.float32):
@@ -204,22 +287,12 @@ def load_csv(path, label_column="label", *, delimiter=",", header=None, dtype=np
         if label_idx is not None and len(data_row) > label_idx:
             text_labels = not _parses(data_row[label_idx])     # class names, not numbers
         try:
-            if text_labels:
-                X, y = _text_label_table(path, delimiter, skip, len(cells), label_idx, dtype)
-                data = X
-            else:
-                data = _integer_table(path, skip, len(cells), delimiter, dtype)
-            if data is None:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", UserWarning)  # "input contained no data"
-                    # From the path, not a file object: numpy reads it in C, ~20% faster.
-                    data = np.loadtxt(path, delimiter=delimiter, dtype=dtype, ndmin=2, skiprows=skip,
-                                      comments=None, quotechar='"', encoding="utf-8-sig")
+            X, y = _read_table(path, skip, len(cells), delimiter, label_idx, text_labels, dtype)
             error = None
-        except UnicodeDecodeError:
+        except (UnicodeDecodeError, DataError):
             raise
         except (ValueError, IndexError) as e:
-            data, error = None, e
+            X, y, error = None, None, e
     except UnicodeDecodeError as e:
         raise DataError(f"{path}: not a UTF-8 text file ({e.reason} at byte {e.start})") from e
     except csv.Error as e:
@@ -227,25 +300,15 @@ def load_csv(path, label_column="label", *, delimiter=",", header=None, dtype=np
     except OSError as e:
         raise DataError(f"{path}: cannot read CSV file: {e.strerror or e}") from e
 
-    ok = error is None and bool(np.isfinite(data).all())
-    if ok and label_idx is not None and not text_labels:
-        labels = data[:, label_idx]
-        ok = bool((labels == np.round(labels)).all() and (np.abs(labels) < _MAX_LABEL).all())
-    if not ok:
+    if error is not None:
         try:
-            problem = _first_problem(path, delimiter, len(cells), label_idx, skip, names, text_labels)
+            problem = _first_problem(path, delimiter, len(cells), label_idx, skip, names, text_labels, dtype)
         except (UnicodeDecodeError, csv.Error) as e:
             problem = f"unreadable ({e})"
-        raise DataError(f"{path}: {problem or error}") from error
-    if data.shape[0] == 0:
+        raise DataError(f"{path}: {problem or f'cannot be read as a table of numbers ({error})'}") from error
+    if X.shape[0] == 0:
         raise DataError(f"{path}: no data rows after the header")
-    if label_idx is None:
-        return data, None
-    if text_labels:
-        X = data
-    else:
-        y = data[:, label_idx].astype(np.int64)
-        X = np.ascontiguousarray(np.delete(data, label_idx, axis=1))
     if X.shape[1] == 0:
         raise DataError(f"{path}: only the label column; no feature columns")
     return X, y
+

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import struct
+import tokenize
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +25,10 @@ from .csvfile import load_csv
 
 X_KEYS = ("X", "x", "X_train", "x_train", "data", "images", "inputs", "features")
 Y_KEYS = ("y", "Y", "y_train", "labels", "targets", "target")
+# What NumPy's and zipfile's parsers raise on a malformed file (found by fuzzing: a header with
+# a NUL byte ends in tokenize.TokenError, corrupt DEFLATE data in zlib.error).
+_BAD_FILE = (ValueError, EOFError, SyntaxError, tokenize.TokenError, zlib.error, zipfile.BadZipFile,
+             RecursionError, struct.error, NotImplementedError)
 _NUMERIC_KINDS = "biuf"  # bool, signed, unsigned, float
 _MAX_DEFLATE_RATIO = 1032  # DEFLATE cannot expand more than ~1032:1
 
@@ -38,7 +45,7 @@ def _read_npy_header(fp, where: str, kinds=_NUMERIC_KINDS):
             raise DataError(f"{where}: unsupported .npy format version {version}")
     except DataError:
         raise
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+    except (*_BAD_FILE, OSError) as e:
         raise DataError(f"{where}: not a valid .npy array ({e})") from e
     if dtype.hasobject or dtype.kind not in kinds or dtype.fields is not None:
         raise DataError(f"{where}: holds {dtype} data; expected a numeric array (bool, int, "
@@ -90,7 +97,7 @@ def load_npy(path, role="X", mmap=False) -> np.ndarray:
         raise
     except OSError as e:
         raise DataError(f"{where}: cannot open: {e.strerror or e}") from e
-    except (ValueError, EOFError) as e:
+    except _BAD_FILE as e:
         raise DataError(f"{where}: not a valid .npy file ({e})") from e
     return _check_array(arr, where, role)
 
@@ -148,7 +155,7 @@ def load_npz(path):
         raise
     except OSError as e:
         raise DataError(f"{where}: cannot open: {e.strerror or e}") from e
-    except (zipfile.BadZipFile, ValueError, EOFError, KeyError) as e:
+    except (*_BAD_FILE, KeyError) as e:
         raise DataError(f"{where}: not a valid .npz file ({e})") from e
     X = _check_array(arrays[x_key], where, "X")
     if y_key is None:

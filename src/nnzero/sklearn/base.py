@@ -281,6 +281,55 @@ class _BaseMLP(BaseEstimator):
         est._sync()
         return est
 
+    @classmethod
+    def from_model(cls, model):
+        """A fitted estimator around an nnzero network (a Sequential or a model-file path), such
+        as one from ``nnzero train``, ``nz.from_sklearn`` or ``nz.from_torch``. Hidden sizes,
+        activation, dropout and dtype are read off the network, which must have this estimator's
+        shape: (Dense → activation (→ Dropout)) per hidden layer, Dense (→ Softmax). The estimator
+        takes rows as they are, so a file's 'scale' or 'standardize' preprocessing is folded into
+        the first layer (W ← W/σ, b ← b − (μ/σ)·W); 'binarize' is an error (put
+        ``sklearn.preprocessing.Binarizer`` in front)."""
+        import copy
+
+        from ..serialization import load
+
+        model = load(model) if isinstance(model, (str, bytes)) or hasattr(model, "__fspath__") else copy.deepcopy(model)
+        if not isinstance(model, Sequential) or not model.built:
+            raise ConfigError(f"{cls.__name__}.from_model expected a fitted nnzero Sequential or a model file, got {model!r:.80}")
+        names = {L.ReLU: "relu", L.LeakyReLU: "leaky_relu", L.Tanh: "tanh", L.Sigmoid: "logistic"}
+        acts = {names[type(layer)] for layer in model.layers if type(layer) in names}
+        rates = {layer.rate for layer in model.layers if isinstance(layer, L.Dropout)}
+        dense = [layer for layer in model.layers if isinstance(layer, L.Dense)]
+        est = cls(hidden_layer_sizes=tuple(d.n_out for d in dense[:-1]), activation=(acts or {"identity"}).pop(),
+                  dropout=rates.pop() if len(rates) == 1 else 0.0, dtype=model.dtype.name)
+        describe = lambda m: [(type(layer).__name__, {k: v for k, v in layer.config().items() if k != "init"})
+                              for layer in m.layers]
+        hidden, dtype = est._settings()
+        if (len(acts) > 1 or rates or model.is_classifier != cls._is_classifier
+                or describe(est._build(hidden, model.n_features, model.n_outputs, dtype)) != describe(model)):
+            raise ConfigError(f"{cls.__name__}.from_model: the network {[name for name, _ in describe(model)]} "
+                              f"does not have the shape of {cls.__name__}({hidden}, activation={est.activation!r})")
+        spec = (getattr(model, "metadata", None) or {}).get("preprocessing") or {"kind": "none"}
+        if spec["kind"] == "binarize":
+            raise ConfigError(f"{cls.__name__}.from_model: the model binarizes its input; use "
+                              f"make_pipeline(Binarizer(threshold={spec['threshold']}), {cls.__name__}.from_model(...))")
+        W, b = dense[0].params["W"], dense[0].params["b"]
+        if spec["kind"] == "scale":             # (f·x)·W = x·(f·W)
+            W *= W.dtype.type(spec["factor"])
+        elif spec["kind"] == "standardize":     # ((x − μ)/σ)·W + b = x·(W/σ) + (b − (μ/σ)·W)
+            mu, sigma = np.asarray(spec["mean"]), np.asarray(spec["std"])
+            b -= ((mu / sigma) @ W).astype(b.dtype)
+            W /= sigma[:, None].astype(W.dtype)
+        est.model_, est.n_features_in_, est.n_outputs_ = model, model.n_features, model.n_outputs
+        if cls._is_classifier:
+            est.classes_ = np.asarray(model.classes_ if model.classes_ is not None else np.arange(model.n_outputs))
+        est.loss_curve_, est.validation_scores_, est.n_iter_, est.t_, est.loss_ = [], None, 0, 0, None
+        est.best_loss_, est.best_validation_score_, est.history_ = math.inf, None, model.history
+        est._seeds, est._no_improvement_count = check_random_state(est.random_state), 0
+        est._sync()
+        return est
+
 
 def _is_int(v, low):
     return isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= low

@@ -7,7 +7,8 @@ A local web app (Starlette + uvicorn, ``pip install 'nnzero[studio]'``) whose nu
 nnzero's own forward and backward code: draw a digit and see the 28×28 input the model sees,
 every layer's activations and the probabilities; open a unit's weights and ``z = w·x + b`` with
 real numbers; follow the gradient of one sample back through the network; browse the test
-set's mistakes; read the model's history. Endpoints: :mod:`nnzero.studio.app`.
+set's mistakes; read the model's history; train a new model from the page and watch it learn
+(:mod:`nnzero.studio.jobs`). Endpoints: :mod:`nnzero.studio.app`.
 """
 
 import sys
@@ -17,8 +18,9 @@ from ..errors import ConfigError
 
 __all__ = ["State", "create_app", "default_model", "open_model", "serve"]
 
-NO_MODEL = ("no model given and none found at {places}. Train one with 'nnzero train' "
-            "(writes model.safetensors, about a minute), then run 'nnzero studio model.safetensors'.")
+NO_MODEL = ("no model given and none found at {places}. Train one on the Train page, or with "
+            "'nnzero train' (writes model.safetensors, about a minute) and then run "
+            "'nnzero studio model.safetensors'.")
 
 
 def _require():
@@ -44,11 +46,15 @@ def default_model():
 
 
 class State:
-    """What the app serves: ``studio`` (None until a model is loaded) and a ``message`` for the
-    page when there is no model."""
+    """What the app serves: ``studio`` (None until a model is loaded), a ``message`` for the
+    page when there is no model, and the training ``job`` (made by the app if None)."""
 
-    def __init__(self, studio=None, message=None):
-        self.studio, self.message = studio, message
+    def __init__(self, studio=None, message=None, job=None, data=None):
+        self.studio, self.message, self.job, self.data = studio, message, job, data
+
+    def open(self, path):
+        """Look inside the model file at ``path`` from now on (a finished training run's)."""
+        self.studio, self.message = open_model(path, self.data), None
 
 
 def open_model(path, data=None):
@@ -62,7 +68,7 @@ def open_model(path, data=None):
     rows = None
     if data is not None:
         X, y = datasets.load_file(data)
-        rows = (X, y, Path(data).name)
+        rows = (X, y, f"file {Path(data).name}")
     return Studio(model, path, rows)
 
 
@@ -85,14 +91,16 @@ def serve(model=None, host="127.0.0.1", port=8000, open_browser=True, data=None,
         state = State(message=NO_MODEL.format(places=places))
         log("nnzero studio: " + state.message)
     else:
-        state = State(open_model(model, data))
+        state = State(open_model(model, data), data=data)
         log(f"nnzero studio: {model}")
     if host not in ("127.0.0.1", "localhost", "::1"):
         print(f"nnzero studio: warning: listening on {host}, reachable from other machines; "
               "the studio has no authentication", file=sys.stderr)
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/"
     log(f"nnzero studio: open {url}  (Ctrl-C stops)")
-    config = uvicorn.Config(create_app(state), host=host, port=port, log_level="warning")
+    # An open event stream would hold a graceful shutdown forever: give connections 2 s.
+    config = uvicorn.Config(create_app(state), host=host, port=port, log_level="warning",
+                            timeout_graceful_shutdown=2)
     server = uvicorn.Server(config)
     if open_browser:
         import threading

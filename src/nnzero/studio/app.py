@@ -14,14 +14,28 @@ Endpoints (all JSON; a bad request gets a 4xx with ``{"error": message}``, never
 ``GET  /api/confusion``   counts[true][predicted] over the data rows, accuracy.
 ``GET  /api/mistakes?true=I&pred=J&limit=N``  misclassified rows of one cell (pixels as u8).
 
+Training (one run at a time; :mod:`nnzero.studio.jobs`):
+
+``GET  /api/train``          the run's state, the recipes and the datasets present.
+``POST /api/train/start``    ``{"settings": {field: text}}`` (fields as ``nnzero train``'s flags:
+                             dataset, data, recipe, hidden, optimizer, lr, epochs, batch_size,
+                             dropout, augment, seed, validation_split, out) → the state once it trains;
+                             400 with the CLI's message for bad settings, 409 while a run goes.
+``POST /api/train/stop``     stop at the next batch end, checkpointing the last completed epoch.
+``POST /api/train/resume``   continue the stopped run exactly.
+``GET  /api/train/events``   Server-Sent Events (``id:`` = sequence number; ``Last-Event-ID`` or
+                             ``?after=N`` resumes, ``?once=1`` ends after the events so far).
+
 INPUT is ``{"canvas": {"width": w, "height": h, "pixels": base64 of w·h uint8 ink values}}``
 (prepared like ``nnzero predict image.png``: centred, 28×28), ``{"sample": i}`` (row i of the
 data) or ``{"row": [numbers]}`` (one raw row). f32 and u8 are base64 of little-endian float32
 and uint8 arrays.
 """
 
+import asyncio
 import base64
 import binascii
+import contextlib
 import json
 from importlib import resources
 
@@ -112,14 +126,85 @@ def _int_param(request, name, default=None, lo=0, hi=10**9):
     return value
 
 
+def _training_routes(state, Route, JSONResponse, StreamingResponse, run_in_threadpool):
+    """The Train view's endpoints, on ``state.job``."""
+    from .. import optimizers, recipes
+    from ..augment import PRESETS
+
+    job = state.job
+
+    def control(action):
+        async def handler(request):
+            try:
+                body = await _body(request) if action == "start" else {}
+                if job.busy and action in ("start", "resume"):
+                    raise BadRequest(f"a run is already going (epoch {job.epoch + 1}/{job.epochs}); "
+                                     "stop it before starting another", 409)
+                if action == "start":
+                    result = await run_in_threadpool(job.start, body.get("settings") or {})
+                elif action == "resume":
+                    result = await run_in_threadpool(job.resume)
+                else:
+                    await run_in_threadpool(job.stop)
+                    result = job.snapshot()
+            except BadRequest as exc:
+                return JSONResponse({"error": str(exc)}, status_code=exc.status)
+            except NnzeroError as exc:
+                return JSONResponse({"error": str(exc)}, status_code=400)
+            return JSONResponse(result)
+        return handler
+
+    async def info(request):
+        return JSONResponse({**job.snapshot(), "recipes": recipes.RECIPES,
+                             "optimizers": sorted(optimizers.OPTIMIZERS),
+                             "augment": [*sorted(PRESETS), "none"]})
+
+    async def events(request):
+        try:
+            after = int(request.headers.get("last-event-id") or request.query_params.get("after") or 0)
+        except ValueError:
+            return JSONResponse({"error": "after / Last-Event-ID must be an integer"}, status_code=400)
+        once = request.query_params.get("once") == "1"
+
+        async def stream():
+            nonlocal after
+            yield "retry: 1000\n\n"
+            fresh = after == 0
+            while True:
+                for event in job.since(after):
+                    after = event["id"]
+                    yield f"id: {after}\ndata: {json.dumps(event)}\n\n"
+                if fresh:                    # a new page: the run so far, then where it is now
+                    fresh = False
+                    yield f"data: {json.dumps(job.snapshot())}\n\n"
+                if once or await request.is_disconnected():
+                    return
+                await asyncio.sleep(0.1)
+
+        return StreamingResponse(stream(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    return [Route("/api/train", info),
+            Route("/api/train/start", control("start"), methods=["POST"]),
+            Route("/api/train/stop", control("stop"), methods=["POST"]),
+            Route("/api/train/resume", control("resume"), methods=["POST"]),
+            Route("/api/train/events", events)]
+
+
 def create_app(state):
     """The Starlette app. ``state``: an object with ``.studio`` (a :class:`~.views.Studio` or
-    None when no model is loaded) and ``.message`` (shown by the page when there is none)."""
+    None when no model is loaded), ``.message`` (shown by the page when there is none) and
+    ``.job`` (a :class:`~.jobs.Job`, made here if None; a finished run's model is opened)."""
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
-    from starlette.responses import FileResponse, JSONResponse
+    from starlette.responses import FileResponse, JSONResponse, StreamingResponse
     from starlette.routing import Mount, Route
     from starlette.staticfiles import StaticFiles
+
+    from .jobs import Job
+
+    if state.job is None:
+        state.job = Job(on_done=state.open)
 
     static = resources.files("nnzero.studio") / "static"
 
@@ -152,6 +237,13 @@ def create_app(state):
         Route("/api/confusion", endpoint(lambda s, r, b: s.confusion())),
         Route("/api/mistakes", endpoint(lambda s, r, b: s.mistakes(
             _int_param(r, "true"), _int_param(r, "pred"), _int_param(r, "limit", 48, 1, 500)))),
+        *_training_routes(state, Route, JSONResponse, StreamingResponse, run_in_threadpool),
         Mount("/static", StaticFiles(directory=str(static)), name="static"),
     ]
-    return Starlette(routes=routes)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        yield
+        await run_in_threadpool(state.job.shutdown)      # Ctrl-C: checkpoint a running job
+
+    return Starlette(routes=routes, lifespan=lifespan)

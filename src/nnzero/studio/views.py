@@ -64,11 +64,11 @@ class Studio:
         try:
             if meta.get("kind", "dataset") == "dataset" and meta.get("name"):
                 _, (X, y) = datasets.load_dataset(meta["name"], data_dir=meta.get("data_dir"))
-                return X, y, f"{datasets.get_spec(meta['name']).name} test set"
+                return X, y, f"{datasets.get_spec(meta['name']).title} test set"
             path = meta.get("test_data") or meta.get("path")
             if meta.get("kind") == "file" and path and Path(path).exists():
                 X, y = datasets.load_file(path)
-                return X, y, Path(path).name
+                return X, y, f"file {Path(path).name}"
         except (DataError, ConfigError, OSError):
             pass
         if self.image and not meta:
@@ -108,13 +108,15 @@ class Studio:
             stages.append({**d, "index": k, "grid": grid_shape(d["units"]),
                            "dead": [] if r is None else np.flatnonzero(r == 0).tolist(),
                            "always_on": [] if r is None else np.flatnonzero(r == 1).tolist()})
+        lines = []
+        model.summary(print_fn=lines.append)       # the table, line by line, not to stdout
         history = meta.get("history") or (model.history.to_dict() if model.history is not None else None)
         return {
             "path": self.path, "n_features": model.n_features, "image": self.image,
             "input_grid": [SIDE, SIDE] if self.image else grid_shape(model.n_features),
             "classes": self.net.classes.tolist(), "stages": stages,
             "params_total": int(sum(d["params"] for d in stages)),
-            "summary": model.summary(print_fn=None), "history": history,
+            "summary": "\n".join(lines), "history": history,
             "training": meta.get("training"), "dataset": meta.get("dataset"),
             "preprocessing": self.net.spec, "lr": self.net.learning_rate(),
             "data": {"name": self.data_name, "rows": 0 if self.X is None else len(self.X),

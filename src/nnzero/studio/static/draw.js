@@ -5,7 +5,7 @@
 // ---- drawing ----------------------------------------------------------------------------------
 const Draw = {
   canvas: null, ctx: null, drawing: false, inked: false, timer: null, lastSent: 0,
-  init() {
+  init() {                   // once: the listeners stay through model reloads
     const c = (this.canvas = $("draw"));
     this.ctx = c.getContext("2d");
     this.small = document.createElement("canvas");

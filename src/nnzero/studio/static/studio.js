@@ -43,38 +43,25 @@ async function api(kind, path, body) {
 }
 
 // ---- navigation -------------------------------------------------------------------------------
+const VIEWS = ["draw", "neuron", "backprop", "mistakes", "model", "train"];
+
 function show(view) {
   S.view = view;
   for (const b of document.querySelectorAll("nav button")) {
     if (b.dataset.view === view) b.setAttribute("aria-current", "page"); else b.removeAttribute("aria-current");
   }
-  for (const v of ["draw", "neuron", "backprop", "mistakes", "model"]) $("view-" + v).hidden = v !== view;
+  for (const v of VIEWS) $("view-" + v).hidden = v !== view;
   if (view === "neuron") showNeuron();
   if (view === "backprop") showBackprop();
   if (view === "mistakes") showMistakes();
   if (view === "model") showModel();
+  if (view === "train") Train.plot();     // charts made while hidden take their real width now
 }
 
-async function main() {
-  const st = await api("status", "/api/status");
-  if (!st) return;
-  if (!st.model) {
-    $("no-model").hidden = false;
-    $("no-model-message").textContent = st.message;
-    for (const v of document.querySelectorAll(".view")) v.hidden = true;
-    document.querySelector("nav").hidden = true;
-    return;
-  }
-  S.model = await api("model", "/api/model");
-  if (!S.model) return;
-  $("model-path").textContent = S.model.path;
+// Listeners that do not depend on the model: added once.
+function setup() {
   for (const b of document.querySelectorAll("nav button")) b.addEventListener("click", () => show(b.dataset.view));
   const sel = $("neuron-layer");
-  S.model.stages.forEach((st, k) => {
-    const o = document.createElement("option");
-    o.value = k; o.textContent = k === S.model.stages.length - 1 ? `output (${st.units})` : `${k + 1} (${st.units} ${st.activation})`;
-    sel.append(o);
-  });
   sel.addEventListener("change", () => { S.unit = { layer: +sel.value, unit: 0 }; showNeuron(); });
   $("neuron-unit").addEventListener("change", () => {
     const u = Math.min(S.model.stages[S.unit.layer].units - 1, Math.max(0, parseInt($("neuron-unit").value, 10) || 0));
@@ -84,16 +71,50 @@ async function main() {
     const n = S.model.stages[S.unit.layer].units;
     S.unit = { layer: S.unit.layer, unit: (S.unit.unit + d + n) % n }; showNeuron();
   });
-  if (!S.model.image) {
-    $("draw").hidden = true; $("rows-picker").hidden = false;
-    $("row-index").max = Math.max(0, S.model.data.rows - 1);
-    $("row-index").addEventListener("change", () => loadSample(parseInt($("row-index").value, 10) || 0));
-  }
-  if (!S.model.data.rows) $("random").hidden = true;
+  $("row-index").addEventListener("change", () => loadSample(parseInt($("row-index").value, 10) || 0));
+  $("bp-lr").addEventListener("change", () => showBackprop());
   Draw.init();
-  buildLayers();
-  buildLabels();
-  resetOutputs();
-  if (!S.model.image && S.model.data.rows) loadSample(0);
 }
 
+// Without a model only the Train view is offered.
+function modelViews(on) {
+  $("no-model").hidden = on;
+  for (const b of document.querySelectorAll("nav button")) if (b.dataset.view !== "train") b.hidden = !on;
+}
+
+// (Re)load the model the look-inside views show: at start, and when a run from the page ends.
+async function initModel() {
+  const model = await api("model", "/api/model");
+  if (!model) return false;
+  S.model = model;
+  S.unit = { layer: 0, unit: 0 }; S.cursor = {}; S.label = null;
+  $("model-path").textContent = S.model.path;
+  const sel = $("neuron-layer");
+  sel.innerHTML = "";
+  S.model.stages.forEach((st, k) => {
+    const o = document.createElement("option");
+    o.value = k; o.textContent = k === S.model.stages.length - 1 ? `output (${st.units})` : `${k + 1} (${st.units} ${st.activation})`;
+    sel.append(o);
+  });
+  $("draw").hidden = !S.model.image; $("rows-picker").hidden = S.model.image;
+  $("row-index").max = Math.max(0, S.model.data.rows - 1);
+  $("random").hidden = !S.model.data.rows;
+  buildLayers();
+  buildLabels();
+  Draw.clear();
+  resetOutputs();
+  modelViews(true);
+  if (!S.model.image && S.model.data.rows) loadSample(0);
+  return true;
+}
+
+async function main() {
+  setup();
+  Train.init();
+  const st = await api("status", "/api/status");
+  if (!st) return;
+  if (st.model && await initModel()) return;
+  modelViews(false);
+  $("no-model-message").textContent = st.message || "";
+  show("train");
+}

@@ -63,7 +63,6 @@ function buildLabels() {
     box.append(b);
   });
   $("bp-lr").value = S.model.lr;
-  $("bp-lr").addEventListener("change", () => showBackprop());
 }
 
 async function showBackprop() {

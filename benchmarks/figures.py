@@ -1,0 +1,129 @@
+"""Check that the figures printed in the README (and other docs) are the stored results.
+
+    python benchmarks/figures.py        # exit 1 and a list of mismatches if any figure is off
+
+Each entry of FIGURES names a document, a piece of its text with ``{...}`` fields where numbers
+stand, the results file in benchmarks/results/ those numbers come from, and a function that picks
+them out of it. The check formats the stored values into the text and looks for the exact text in
+the document. When a benchmark is rerun, rerun this and update the document (or the entry's
+text); to register a new figure, add an entry. tests/test_figures.py runs the check in CI.
+"""
+
+import json
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+RESULTS = HERE / "results"
+
+
+@dataclass
+class Figure:
+    document: str                     # path from the repository root
+    text: str                         # str.format template: the document must contain it filled in
+    results: str                      # benchmarks/results/<results>.json, or .jsonl read as {"runs": [...]}
+    values: Callable                  # results (dict) -> tuple of values for the template
+
+
+def pick(rows, **match):
+    """The one row of ``rows`` whose keys equal ``match``."""
+    found = [r for r in rows if all(r.get(k) == v for k, v in match.items())]
+    if len(found) != 1:
+        raise LookupError(f"{len(found)} rows match {match}")
+    return found[0]
+
+
+def compare_row(name, contender):
+    def values(r):
+        s = pick(r["summary"], section="benchmark", contender=contender)
+        return (name, s["epoch_s"], s["epoch_s_min"], s["gflops"], 100 * s["peak_fraction"], s["test_accuracy"],
+                s["predict_ms"], s["peak_rss_mb"])
+    return Figure("README.md", "| {} | {:.2f} | {:.2f} | {:.0f} | {:.0f} % | {:.4f} | {:.0f} ms | {:.0f} MB |",
+                  "compare", values)
+
+
+def latest(rows, **match):
+    """The last of ``rows`` whose keys equal ``match`` (results/*.jsonl files are appended to)."""
+    found = [r for r in rows if all(r.get(k) == v for k, v in match.items())]
+    if not found:
+        raise LookupError(f"no row matches {match}")
+    return found[-1]
+
+
+def sklearn_row(data, estimator, dtype):
+    return lambda r: pick(r["rows"], data=data, estimator=estimator, dtype=dtype)
+
+
+MNIST, DIGITS = "MNIST (60000 / 10000)", "digits (1347 / 450)"
+NNZERO_EST, SK_EST = "nnzero.sklearn.MLPClassifier", "scikit-learn MLPClassifier"
+
+FIGURES = [
+    # benchmarks/compare.py → results/compare.json: the table "Against PyTorch and scikit-learn"
+    compare_row("nnzero", "nnzero"),
+    compare_row("PyTorch 2.13 (CPU, MKL)", "torch"),
+    compare_row("scikit-learn 1.9 MLPClassifier", "sklearn"),
+    Figure("README.md", "median of {} runs", "compare", lambda r: (r["settings"]["repeats"],)),
+    Figure("README.md", "commit {} on an AMD EPYC", "compare", lambda r: (r["settings"]["commit"],)),
+    # benchmarks/bench_recipes.py → results/recipes.jsonl (one line per run, appended): no run is
+    # stored yet. Register the recipes table's figures with the latest run of each (recipe, seed), e.g.
+    #   Figure("README.md", "**{:.2f} %**", "recipes", lambda r: (100 * latest(r["runs"], recipe="default",
+    #          seed=0)["test_accuracy"],)),
+    # benchmarks/bench_sklearn.py → results/sklearn.json has no stored run yet. Once it has, register
+    # the README's sentence, e.g. with sklearn_row(MNIST, NNZERO_EST, "float32")(r)["fit_seconds_median"].
+]
+
+
+def check(figures=FIGURES, root=ROOT, results=RESULTS):
+    """A list of problems (empty when every figure matches its stored result)."""
+    problems = []
+    for fig in figures:
+        path = Path(results) / f"{fig.results}.json"
+        if not path.exists() and path.with_suffix(".jsonl").exists():
+            path = path.with_suffix(".jsonl")
+        if not path.exists():
+            problems.append(f"{fig.document}: {fig.text!r} has no stored results ({path.name} is missing)")
+            continue
+        try:
+            expected = fig.text.format(*fig.values(_read(path)))
+        except (LookupError, TypeError, ValueError) as exc:
+            problems.append(f"{fig.document}: {fig.text!r}: {path.name} lacks the values ({exc})")
+            continue
+        doc = (Path(root) / fig.document).read_text(encoding="utf-8")
+        if _norm(expected) not in _norm(doc):
+            problems.append(f"{fig.document}: expected {expected!r} (from {path.name}); the document says "
+                            f"{_nearest(fig.text, doc)!r}")
+    return problems
+
+
+def _read(path):
+    if path.suffix == ".jsonl":
+        return {"runs": [json.loads(line) for line in path.read_text().splitlines() if line.strip()]}
+    return json.loads(path.read_text())
+
+
+def _norm(text):
+    """Line breaks and runs of spaces count as one space (the README is wrapped by hand)."""
+    return re.sub(r"\s+", " ", text)
+
+
+def _nearest(template, doc):
+    """What the document has where the template's numbers should be, or '(not found)'."""
+    parts = [re.escape(_norm(p)).replace(r"\ ", r"\s+") for p in re.split(r"\{[^}]*\}", template)]
+    m = re.search(r"(\S+?)".join(parts), doc)
+    return m.group(0) if m else "(not found)"
+
+
+def main():
+    problems = check()
+    for p in problems:
+        print(p)
+    print(f"{len(FIGURES) - len(problems)} of {len(FIGURES)} registered figures match their stored results")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,159 @@
+"""Training from the studio: the same code path as ``nnzero train`` (same weights, same error
+messages), exact Stop/Resume through its checkpoints, one run at a time, the event stream."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("starlette")
+pytest.importorskip("uvicorn")
+from starlette.testclient import TestClient  # noqa: E402
+
+import nnzero as nz  # noqa: E402
+from nnzero import studio  # noqa: E402
+from nnzero.cli import main  # noqa: E402
+from nnzero.studio.jobs import Job  # noqa: E402
+
+FORM = {"hidden": "24", "epochs": "3", "batch_size": "64", "seed": "5", "validation_split": "0.1"}
+
+
+@pytest.fixture(scope="module")
+def small_npz(tmp_path_factory):
+    """3000 MNIST rows as an NPZ file (seconds per run)."""
+    (X, y), _ = nz.datasets.load_dataset("mnist")
+    path = tmp_path_factory.mktemp("jobs") / "small.npz"
+    np.savez(path, X=X[:3000], y=y[:3000])
+    return path
+
+
+def wait_for(job, kind):
+    """Block until the running job has logged an event of type ``kind``."""
+    while not any(e["type"] == kind for e in job.events):
+        assert job.thread.is_alive(), job.message
+        job.thread.join(0.05)
+
+
+def cli_weights(tmp_path, form, data):
+    argv = ["train", "--data", str(data), "--out", str(tmp_path / "cli.safetensors"), "--quiet"]
+    for field, value in form.items():
+        argv += ["--" + field.replace("_", "-"), value]
+    assert main(argv) == 0
+    return nz.load(tmp_path / "cli.safetensors").params
+
+
+def test_stop_in_an_epoch_then_resume_equals_the_cli_run(tmp_path, small_npz):
+    stops = []
+
+    def stop_after_first_epoch(event):         # runs in the training thread: deterministic
+        if event["type"] == "epoch" and event["epoch"] == 0 and not stops:
+            stops.append(event)
+            job.stop()
+
+    job = Job(folder=tmp_path, on_event=stop_after_first_epoch)
+    assert job.start({**FORM, "data": str(small_npz)})["state"] in ("running", "stopping")
+    job.thread.join(120)
+    assert job.state == "stopped" and job.epoch == 1
+    assert job.checkpoint.exists() and not job.model_path.exists()
+    assert "stopped after epoch 1 of 3" in job.message
+    job.resume()
+    job.thread.join(120)
+    assert job.state == "done", job.message
+    assert job.model_path.name == "studio-model.safetensors" and "test accuracy" in job.message
+    got = nz.load(job.model_path)
+    expected = cli_weights(tmp_path, FORM, small_npz)
+    assert set(got.params) == set(expected)
+    for k, v in expected.items():
+        assert np.array_equal(got.params[k], v), k
+    kinds = [(e["type"], e.get("epoch")) for e in job.events if e["type"] in ("epoch", "weights")]
+    assert kinds == [("epoch", 0), ("epoch", 1), ("epoch", 2), ("weights", 2)]
+    assert len(got.history.diagnostics) == 3 and job.command.startswith("nnzero train --data ") and "--hidden 24 --epochs 3" in job.command
+
+
+BAD = [{"lr": "0"}, {"hidden": "0"}, {"epochs": "-1"}, {"dropout": "1.5"}, {"optimizer": "adagrad"},
+       {"data": "no-such-file.csv"}, {"momentum": "0.9"}]
+
+
+@pytest.mark.parametrize("form", BAD, ids=[next(iter(f)) for f in BAD])
+def test_bad_settings_are_refused_with_the_cli_message(tmp_path, monkeypatch, capsys, form):
+    monkeypatch.chdir(tmp_path)
+    argv = ["train", "--epochs", "1", "--quiet"]
+    for field, value in form.items():
+        argv += ["--" + field.replace("_", "-"), value]
+    if "momentum" in form:
+        client = TestClient(studio.create_app(studio.State(message="none")))
+        r = client.post("/api/train/start", json={"settings": {"momentum": "0.9"}})
+        assert r.status_code == 400 and "unknown training settings ['momentum']" in r.json()["error"]
+        return
+    with pytest.raises(SystemExit) if "data" not in form else _no_exit():
+        code = main(argv)
+        assert code == 2
+    cli_message = capsys.readouterr().err.strip()
+    client = TestClient(studio.create_app(studio.State(job=Job(folder=tmp_path), message="none")))
+    r = client.post("/api/train/start", json={"settings": {"epochs": "1", **form}})
+    assert r.status_code == 400
+    message = r.json()["error"]
+    assert message and message in cli_message
+
+
+class _no_exit:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_one_run_at_a_time_and_the_event_stream(tmp_path, small_npz):
+    state = studio.State(message="no model yet")
+    state.job = Job(folder=tmp_path, on_done=state.open)
+    client = TestClient(studio.create_app(state))
+    info = client.get("/api/train").json()
+    assert info["state"] == "idle" and "mnist" in info["datasets"] and "default" in info["recipes"]
+    r = client.post("/api/train/start", json={"settings": {**FORM, "epochs": "50", "data": str(small_npz)}})
+    assert r.status_code == 200 and r.json()["state"] == "running"
+    again = client.post("/api/train/start", json={"settings": FORM})
+    assert again.status_code == 409 and "already going" in again.json()["error"]
+    assert client.post("/api/train/resume").status_code == 409
+    wait_for(state.job, "epoch")               # a checkpoint needs one whole epoch
+    text = client.get("/api/train/events?once=1").text
+    assert text.startswith("retry: 1000") and '"type": "batch"' in text and '"state": "running"' in text
+    last = max(e["id"] for e in state.job.events)
+    later = client.get(f"/api/train/events?once=1&after={last}").text
+    assert f"id: {last}\n" not in later
+    assert client.post("/api/train/stop").json()["state"] == "stopping"
+    state.job.thread.join(60)
+    assert state.job.state == "stopped" and state.job.checkpoint.exists()
+    assert client.post("/api/train/stop").status_code == 400
+    # Stopped inside the first epoch, a run has nothing to save: it is cancelled, not resumable.
+    first = []
+    state.job.on_event = lambda e: (first.append(e), state.job.stop()) if e["type"] == "batch" and not first else None
+    state.job.start({**FORM, "data": str(small_npz)})
+    state.job.thread.join(60)
+    assert state.job.state == "cancelled" and "nothing saved" in state.job.message
+    assert client.post("/api/train/resume").status_code == 400
+
+
+def test_finished_run_opens_in_the_views_and_shutdown_checkpoints(tmp_path, small_npz):
+    state = studio.State(message="no model yet")
+    state.job = Job(folder=tmp_path, on_done=state.open)
+    client = TestClient(studio.create_app(state))
+    assert client.get("/api/model").status_code == 409
+    state.job.start({**FORM, "epochs": "1", "data": str(small_npz)})
+    state.job.thread.join(120)
+    assert state.job.state == "done"
+    info = client.get("/api/model").json()
+    assert info["path"] == str(state.job.model_path) and info["stages"][0]["units"] == 24
+    # A server stopping while a run goes leaves a checkpoint to resume.
+    state.job.start({**FORM, "epochs": "50", "data": str(small_npz)})
+    wait_for(state.job, "epoch")
+    state.job.shutdown()
+    assert state.job.state == "stopped" and state.job.checkpoint.exists()
+    assert state.job.model_path.name == "studio-model-2.safetensors"
+
+
+def test_form_fields_become_the_cli_flags():
+    from nnzero.studio.jobs import form_to_argv
+
+    argv = form_to_argv({"hidden": "64", "augment": "affine", "lr": " 0.01 ", "dropout": "", "seed": None})
+    assert argv == ["--hidden", "64", "--lr", "0.01", "--augment", "affine"]
+    with pytest.raises(nz.ConfigError, match="unknown training settings"):
+        form_to_argv({"layers": "3"})

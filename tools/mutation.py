@@ -1,0 +1,140 @@
+"""Mutation testing with mutmut, module by module, each against the fast tests that cover it.
+
+    pip install "mutmut>=3.3"                 # not in any extra: a tool, run by hand, not in CI
+    python tools/mutation.py                   # every module below (tens of minutes on 2 cores)
+    python tools/mutation.py callbacks losses  # some of them
+    python tools/mutation.py --report docs/mutation.md   # also write the Markdown report
+
+mutmut changes one thing at a time in the source (``<`` → ``<=``, ``+`` → ``-``, a constant, a
+dropped argument, ...) and runs the tests that reach the changed function; a mutant is *killed*
+when a test fails. For each module the script copies the working tree to a temporary folder,
+writes a ``[tool.mutmut]`` section naming that module and its tests, runs ``mutmut run`` there and
+collects the counts and the diff of every surviving mutant. The score is killed / (killed +
+survived + timeout), over the mutants some selected test reaches; "no tests" counts mutants in
+functions the selected (fast) tests never call, e.g. text formatting or the long-run paths.
+
+Raw counts and survivors go to ``benchmarks/results/mutation.json``; docs/mutation.md explains the
+survivors (equivalent mutants, or why a test does not pin them down).
+"""
+
+import argparse
+import datetime
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# module name → (files to mutate, pytest arguments selecting its fast tests)
+MODULES = {
+    "callbacks": (["src/nnzero/callbacks.py"],
+                  ["tests/test_bug_classes.py", "tests/test_training.py", "-k", "early or callback or history"]),
+    "losses": (["src/nnzero/losses.py"], ["tests/test_losses.py", "tests/test_hand_worked.py"]),
+    "optimizers": (["src/nnzero/optimizers.py"],
+                   ["tests/test_optimizers.py", "tests/test_bug_classes.py", "-k", "not cli and not report"]),
+    "atomic writes": (["src/nnzero/_atomic.py"],
+                      ["tests/test_bug_classes.py", "tests/test_io.py", "-k", "durabl or killed or fsync or atomic or temporary"]),
+    "model-file reader": (["src/nnzero/modelfile.py"], ["tests/test_io.py", "tests/test_integrity.py"]),
+    "training loop": (["src/nnzero/training.py"],
+                      ["tests/test_training.py", "tests/test_bug_classes.py", "-k", "not cli and not report"]),
+    "CLI predict/evaluate": (["src/nnzero/cli/predict.py", "src/nnzero/cli/evaluate.py"],
+                             ["tests/test_cli.py", "tests/test_bug_classes.py", "-k", "predict or evaluate or cli"]),
+}
+
+COUNTS = ("killed", "survived", "timeout", "suspicious", "no_tests", "skipped", "segfault", "total")
+
+
+def toml_list(items):
+    return "[" + ", ".join(json.dumps(i) for i in items) + "]"
+
+
+def run_module(name, files, tests, mutmut, children):
+    with tempfile.TemporaryDirectory(prefix="nnzero-mutation-") as tmp:
+        work = Path(tmp) / "repo"
+        shutil.copytree(ROOT, work, ignore=shutil.ignore_patterns(
+            ".git", "__pycache__", "mutants", "*.egg-info", ".venv", "runs", "report"))
+        with open(work / "pyproject.toml", "a") as f:
+            f.write("\n[tool.mutmut]\n"
+                    'source_paths = ["src/nnzero"]\n'
+                    f"only_mutate = {toml_list(files)}\n"
+                    f"pytest_add_cli_args_test_selection = {toml_list(tests)}\n"
+                    'pytest_add_cli_args = ["-p", "no:cacheprovider", "-n", "0", "-p", "no:timeout"]\n'
+                    "use_git_change_detection = false\n")
+        env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+        env.pop("CI", None)
+        subprocess.run([mutmut, "run", "--max-children", str(children)], cwd=work, env=env,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run([mutmut, "export-cicd-stats"], cwd=work, env=env, capture_output=True)
+        stats_file = work / "mutants" / "mutmut-cicd-stats.json"
+        if not stats_file.exists():
+            return {"error": "mutmut produced no stats (did the clean test run fail?)"}
+        stats = json.loads(stats_file.read_text())
+        results = subprocess.run([mutmut, "results"], cwd=work, env=env, capture_output=True, text=True).stdout
+        survivors = []
+        for mutant, status in re.findall(r"^\s*(\S+): (survived|timeout|suspicious)$", results, re.M):
+            diff = subprocess.run([mutmut, "show", mutant], cwd=work, env=env, capture_output=True, text=True).stdout
+            survivors.append({"mutant": mutant, "status": status, "diff": diff.strip()})
+    counts = {k: stats.get(k, 0) for k in COUNTS}
+    reached = counts["killed"] + counts["survived"] + counts["timeout"] + counts["suspicious"]
+    counts["score"] = round(counts["killed"] / reached, 4) if reached else None
+    return {"files": files, "tests": tests, **counts, "survivors": survivors}
+
+
+def commit():
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                             text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True).stdout.strip()
+        return rev + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def markdown(data):
+    lines = ["| module | files | mutants | killed | survived | timeout | no tests | score |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for name, r in data["modules"].items():
+        if "error" in r:
+            lines.append(f"| {name} | | | | | | | {r['error']} |")
+            continue
+        score = "–" if r["score"] is None else f"{100 * r['score']:.1f} %"
+        lines.append(f"| {name} | {', '.join(f'`{f}`' for f in r['files'])} | {r['total']} | {r['killed']} | "
+                     f"{r['survived']} | {r['timeout']} | {r['no_tests']} | {score} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("modules", nargs="*", help=f"any of {sorted(MODULES)} (default: all)")
+    ap.add_argument("--mutmut", default=shutil.which("mutmut") or str(Path(sys.executable).with_name("mutmut")))
+    ap.add_argument("--children", type=int, default=2, help="parallel mutants (default 2)")
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "mutation.json"))
+    args = ap.parse_args(argv)
+    unknown = set(args.modules) - set(MODULES)
+    if unknown:
+        ap.error(f"unknown modules {sorted(unknown)}; expected any of {sorted(MODULES)}")
+    out = Path(args.out)
+    data = json.loads(out.read_text()) if out.exists() else {"modules": {}}
+    data.update(commit=commit(), date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                load_average_at_start=os.getloadavg())
+    for name in args.modules or list(MODULES):
+        files, tests = MODULES[name]
+        print(f"{name}: mutating {', '.join(files)} against {' '.join(tests)}", flush=True)
+        data["modules"][name] = {**run_module(name, files, tests, args.mutmut, args.children),
+                                 "commit": data["commit"], "date": data["date"]}
+        r = data["modules"][name]
+        print(f"  {r.get('killed')} killed, {r.get('survived')} survived, {r.get('no_tests')} not reached, "
+              f"score {r.get('score')}", flush=True)
+        out.write_text(json.dumps(data, indent=1) + "\n")      # after each module: a long run can stop
+    print(markdown(data))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
