@@ -41,8 +41,6 @@ def small_mnist(monkeypatch):
 
 
 def test_the_python_api_snippet_runs(small_mnist, tmp_path, monkeypatch, capsys):
-    # The API block; the interop block after it names placeholders (fitted_mlp, torch_sequential)
-    # and is exercised by the interop tests instead.
     code = next(b for b in _blocks("python") if "load_mnist" in b)
     monkeypatch.chdir(tmp_path)
     namespace = {}
@@ -52,6 +50,24 @@ def test_the_python_api_snippet_runs(small_mnist, tmp_path, monkeypatch, capsys)
     assert "total parameters: 203,530" in capsys.readouterr().out        # model.summary() printed it
     loss = namespace["history"]["loss"]
     assert loss[-1] < loss[0]
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_the_use_elsewhere_snippet_runs_after_the_api_snippet(small_mnist, tmp_path, monkeypatch, capsys):
+    pytest.importorskip("onnx"), pytest.importorskip("skl2onnx"), pytest.importorskip("torch")
+    api, elsewhere = (next(b for b in _blocks("python") if key in b) for key in ("load_mnist", "export_onnx"))
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    for i, code in enumerate((api, elsewhere)):
+        exec(compile(code, f"{README} (python block {i})", "exec"), namespace)
+    X = namespace["X"]
+    assert (tmp_path / "mnist.onnx").is_file()
+    assert namespace["est"].predict(X[:20]).tolist() == nz.load("mnist.safetensors").predict(X[:20]).tolist()
+    torch = namespace["torch"]
+    with torch.no_grad():
+        expected = torch.softmax(namespace["net"](torch.from_numpy(X[:20])), 1).numpy()
+    np.testing.assert_allclose(namespace["model"].predict_proba(X[:20]), expected, atol=1e-5)
+    assert [o.name for o in namespace["onx"].graph.output]
 
 
 def _files(folder, small):
