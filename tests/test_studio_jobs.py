@@ -108,7 +108,7 @@ def test_one_run_at_a_time_and_the_event_stream(tmp_path, small_npz):
     client = TestClient(studio.create_app(state))
     info = client.get("/api/train").json()
     assert info["state"] == "idle" and "mnist" in info["datasets"] and "default" in info["recipes"]
-    r = client.post("/api/train/start", json={"settings": {**FORM, "epochs": "50", "data": str(small_npz)}})
+    r = client.post("/api/train/start", json={"settings": {**FORM, "epochs": "500", "data": str(small_npz)}})
     assert r.status_code == 200 and r.json()["state"] == "running"
     again = client.post("/api/train/start", json={"settings": FORM})
     assert again.status_code == 409 and "already going" in again.json()["error"]
@@ -119,7 +119,9 @@ def test_one_run_at_a_time_and_the_event_stream(tmp_path, small_npz):
     last = max(e["id"] for e in state.job.events)
     later = client.get(f"/api/train/events?once=1&after={last}").text
     assert f"id: {last}\n" not in later
-    assert client.post("/api/train/stop").json()["state"] == "stopping"
+    # The answer is "stopping", or already "stopped" when the training thread reached its batch end
+    # before the answer was made (a quiet machine does a batch in a millisecond).
+    assert client.post("/api/train/stop").json()["state"] in ("stopping", "stopped")
     state.job.thread.join(60)
     assert state.job.state == "stopped" and state.job.checkpoint.exists()
     assert client.post("/api/train/stop").status_code == 400
