@@ -106,6 +106,8 @@ def _zip_member_ok(zf: zipfile.ZipFile, name: str, where: str) -> int:
     """Check a .npz member's header and sizes before numpy allocates its array → its bytes.
     The zip directory's size comes first: not a byte is decompressed for a member over budget."""
     info = zf.getinfo(name)
+    if info.flag_bits & 0x1:                  # zipfile would raise RuntimeError asking for a password
+        raise DataError(f"{where}: member {name!r} is encrypted; np.savez writes plain members")
     budget.check(info.file_size, f"{where}: member {name!r} (decompressed size from the zip directory)")
     if info.compress_type == zipfile.ZIP_STORED:
         plausible = info.compress_size
