@@ -22,6 +22,7 @@ A trial that fails (diverges, or any error) is recorded with its error; the sear
 import itertools
 import math
 import os
+import signal
 import socket
 import time
 
@@ -232,15 +233,31 @@ def run(jobs, data, workers=1, scheduler=None, on_result=None):
 
 
 _DATA = None
+_IN_TRIAL = False
 
 
 def _init_pool_worker(data):
     global _DATA
     _DATA = data
+    # A terminal's Ctrl-C reaches every worker: one inside a trial stops it (the parent sees the
+    # KeyboardInterrupt and keeps the finished rows); an idle one, waiting for work inside
+    # concurrent.futures, leaves quietly instead of printing that module's traceback.
+    signal.signal(signal.SIGINT, _on_sigint)
+
+
+def _on_sigint(signum, frame):
+    if _IN_TRIAL:
+        raise KeyboardInterrupt
+    raise SystemExit(130)
 
 
 def _pool_trial(job):
-    return run_trial(data=_DATA, **job)
+    global _IN_TRIAL
+    _IN_TRIAL = True
+    try:
+        return run_trial(data=_DATA, **job)
+    finally:
+        _IN_TRIAL = False
 
 
 def _run_pool(jobs, data, workers, done):
