@@ -325,3 +325,25 @@ def update_kernel(optimizer, params, flat_p):
     in order), or None when it has none: ``kernel.step(flat_g, lr)``."""
     kernel = UPDATE_KERNELS.get(type(optimizer))
     return kernel(optimizer, params, flat_p) if kernel else None
+
+
+def infer(layers, X, n_out, dtype, batch_size=4096):
+    """``forward`` over rows X (n, d) in inference mode, ``batch_size`` rows at a time, into one
+    (n, n_out) array: the same bits as the layers' own ``forward``, with fewer arrays made —
+    Dense adds its bias in place, ReLU clips in place the array Dense just made, Dropout (the
+    identity at inference) is skipped, other layers run their own ``forward``."""
+    out = np.empty((len(X), n_out), dtype=dtype)
+    for i in range(0, len(X), batch_size):
+        x, owned = X[i:i + batch_size], False
+        for layer in layers:
+            kind = type(layer)
+            if kind is L.Dense and x.ndim == 2 and x.shape[1] == layer.n_in:
+                x = np.matmul(x, layer.params["W"])
+                x += layer.params["b"]
+                owned = True
+            elif kind is L.ReLU and owned:
+                np.maximum(x, 0, out=x)
+            elif kind is not L.Dropout:
+                x, owned = layer.forward(x), False
+        out[i:i + len(x)] = x
+    return out
