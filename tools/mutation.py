@@ -46,11 +46,11 @@ MODULES = {
     # PyTorch reading the weights (10 s to import torch) and the killed writer (a subprocess) test
     # the writer; the reader's mutants are judged by the rest.
     "model-file reader": (["src/nnzero/modelfile.py"],
-                          ["tests/test_io.py", "tests/test_integrity.py", "tests/test_metadata.py",
-                           "-k", "not pytorch_reads and not killed_writer"]),
+                          ["tests/test_model_file_checks.py", "tests/test_io.py", "tests/test_integrity.py",
+                           "tests/test_metadata.py", "-k", "not pytorch_reads and not killed_writer"]),
     "model-file load": (["src/nnzero/serialization.py"],
-                        ["tests/test_io.py", "tests/test_integrity.py", "tests/test_metadata.py",
-                         "-k", "not pytorch_reads and not killed_writer"]),
+                        ["tests/test_model_file_checks.py", "tests/test_io.py", "tests/test_integrity.py",
+                         "tests/test_metadata.py", "-k", "not pytorch_reads and not killed_writer"]),
     "training loop": (["src/nnzero/training.py"],
                       ["tests/test_training.py", "tests/test_bug_classes.py", "-k", "not cli and not report"]),
     "CLI predict/evaluate": (["src/nnzero/cli/predict.py", "src/nnzero/cli/evaluate.py"],
