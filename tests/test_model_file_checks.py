@@ -267,3 +267,220 @@ def test_the_message_names_the_first_rule_broken(files, tmp_path):
     edit = both(at(*CK, "batch_size", value=0), at(*OPT, "t", value=-1))
     refused(rewrite(files / "c.safetensors", tmp_path / "bad.ckpt.safetensors", edit),
             "checkpoint batch_size must be a positive integer or null, got 0")
+
+
+def test_optimizer_state_from_the_first_step_on_is_expected(files, tmp_path):
+    # t = 1: one step taken, so the slots exist (t > 0, not t > 1).
+    path = rewrite(files / "c.safetensors", tmp_path / "t1.ckpt.safetensors", at(*OPT, "t", value=1))
+    _, _, state = serialization.load_checkpoint(path)
+    assert state["optimizer"]["t"] == 1 and sorted(state["optimizer"]["arrays"]) == sorted(
+        f"{slot}.{p}" for slot in ("m_sum", "v_sum") for p in ("0.W", "0.b", "2.W", "2.b"))
+
+
+def test_the_arrays_handed_back_are_the_callers_to_change(files):
+    # Copies out of the file's bytes, not read-only views of them: resuming updates them in place.
+    model, _, state = serialization.load_checkpoint(files / "c.safetensors")
+    arrays = [*state["optimizer"]["arrays"].values(), *state["early_stopping"]["best_weights"].values(),
+              *model.params.values()]
+    assert arrays and all(a.flags.writeable for a in arrays)
+
+
+# -- the document as a whole ------------------------------------------------------------------------
+def with_text(src, dst, text):
+    """``src`` with its nnzero metadata replaced by ``text`` verbatim."""
+    save_file(load_file(src), dst, metadata={"nnzero": text})
+    return dst
+
+
+def test_document_level_messages(files, tmp_path):
+    m = files / "m.safetensors"
+    doc = serialization.read_metadata(m)
+    refused(with_text(m, tmp_path / "a.safetensors", "[]"), "the nnzero metadata must be a JSON object")
+    refused(rewrite(m, tmp_path / "b.safetensors", at("format_version", value="1")),
+            "format_version must be a positive integer, got '1'")
+    extra = both(*(at(f"x{i}", value=0) for i in range(7)))
+    with pytest.raises(ModelFileError) as info:
+        nz.load(rewrite(m, tmp_path / "c.safetensors", extra))
+    assert str(info.value).endswith("unknown metadata keys ['x0', 'x1', 'x2', 'x3', 'x4']")
+    refused(rewrite(m, tmp_path / "d.safetensors", both(at("history", delete=True), at("kind", delete=True))),
+            "metadata lacks ['history', 'kind']")
+    long = "f" * 100
+    with pytest.raises(ModelFileError) as info:
+        nz.load(rewrite(m, tmp_path / "e.safetensors", at("tensors_sha256", value=long)))
+    assert str(info.value).endswith(f"tensors_sha256 must be 64 lowercase hex digits, got {long[:80]!r}")
+    assert doc["kind"] == "model"
+
+
+ARCH_MSG = "model architecture must be {layers: [{type, config}, ...], loss, dtype float32|float64}"
+
+
+@pytest.mark.parametrize("edit", [
+    at("model", "extra", value=1),
+    at("model", "dtype", value="float16"),
+    at("model", "dtype", value=32),
+    at("model", "layers", value=[]),
+    at("model", "layers", 0, "name", value="first"),
+    at("model", "layers", 0, value=["Dense"]),
+    at("model", value=[]),
+], ids=["extra key", "float16", "dtype a number", "no layers", "layer key", "layer a list", "model a list"])
+def test_an_architecture_of_the_wrong_shape_is_refused(files, tmp_path, edit):
+    refused(rewrite(files / "m.safetensors", tmp_path / "bad.safetensors", edit), ARCH_MSG)
+
+
+def test_a_document_with_only_the_required_keys_loads(files, tmp_path):
+    keep = ("format_version", "kind", "model", "classes", "history")
+
+    def minimal(doc):
+        for key in [k for k in doc if k not in keep]:
+            del doc[key]
+    model = nz.load(rewrite(files / "m.safetensors", tmp_path / "min.safetensors", minimal))
+    for key in ("preprocessing", "training", "dataset", "seed", "versions", "notes", "checkpoint",
+                "tensors_sha256"):
+        assert key in model.metadata and model.metadata[key] is None, key
+
+
+def test_a_long_json_error_is_cut_at_200_characters(files, tmp_path):
+    key = "k" + "a" * 300
+    text = '{"format_version": 1, "%s": 1, "%s": 2}' % (key, key)
+    path = with_text(files / "m.safetensors", tmp_path / "dup.safetensors", text)
+    with pytest.raises(ModelFileError) as info:
+        nz.load(path)
+    assert str(info.value) == f"{path}: the nnzero metadata is not valid JSON ({f'duplicate key {key!r}'[:200]})"
+
+
+# -- the safetensors layer: header and tensor table ------------------------------------------------
+def raw(src, dst, edit=None, tail=b"", cut=0):
+    """``src`` with its safetensors header (JSON, tensor table) through ``edit``, the tensor bytes
+    kept; ``cut`` bytes off the end, then ``tail`` appended."""
+    data = src.read_bytes()
+    n = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8:8 + n])
+    if edit is not None:
+        edit(header)
+    text = json.dumps(header).encode()
+    out = len(text).to_bytes(8, "little") + text + data[8 + n:]
+    dst.write_bytes(out[:len(out) - cut] + tail)
+    return dst
+
+
+def message(path):
+    with pytest.raises(ModelFileError) as info:
+        nz.load(path)
+    return str(info.value)
+
+
+def test_tensor_table_messages(files, tmp_path):
+    m, p = files / "m.safetensors", tmp_path / "t.safetensors"
+    shape9 = [10 ** 9] * 9
+    raw(m, p, at("0.W", "shape", value=shape9))
+    assert message(p) == f"{p}: tensor '0.W' has invalid shape {str(shape9)[:80]}"
+    raw(m, p, at("0.W", "shape", value=[1] * 8))                # 8 dimensions are allowed: the size is wrong
+    assert message(p) == f"{p}: tensor '0.W' spans 48 bytes but F32 {[1] * 8} needs 4"
+    raw(m, p, at("0.W", "shape", value=[2 ** 32, 2 ** 32, 4]))  # no int64 overflow in the size
+    assert message(p) == f"{p}: tensor '0.W' spans 48 bytes but F32 [4294967296, 4294967296, 4] needs {2 ** 68}"
+    raw(m, p, at("0.b", "shape", value=[5]))                   # offsets not from 0: the span is end − begin
+    assert message(p) == f"{p}: tensor '0.b' spans 16 bytes but F32 [5] needs 20"
+    for offsets in ([48, 0], [0, 48, 96], [-1, 48], [10 ** 41, 10 ** 40]):
+        raw(m, p, at("0.W", "data_offsets", value=offsets))
+        assert message(p) == f"{p}: tensor '0.W' has invalid data_offsets {str(offsets)[:80]}", offsets
+
+
+def test_tiling_messages(files, tmp_path):
+    m, p = files / "m.safetensors", tmp_path / "t.safetensors"
+    raw(m, p, at("0.b", "data_offsets", value=[44, 60]))
+    assert message(p) == f"{p}: tensor data overlaps at byte 44; the file is corrupted"
+    raw(m, p, at("0.b", "data_offsets", value=[52, 68]))
+    assert message(p) == f"{p}: tensor data has a gap at byte 52; the file is corrupted"
+    raw(m, p, tail=b"\0" * 4)
+    assert message(p) == f"{p}: tensors need 104 bytes of data but the file has 108 (trailing bytes)"
+    raw(m, p, cut=4)
+    assert message(p) == f"{p}: tensors need 104 bytes of data but the file has 100 (truncated)"
+
+
+def test_read_tensors_names_missing_and_unexpected_tensors(files, tmp_path):
+    m = files / "m.safetensors"
+    data = load_file(m)
+    p = tmp_path / "t.safetensors"
+    doc = serialization.read_metadata(m)
+    doc.pop("tensors_sha256")
+    meta = {"nnzero": json.dumps(doc)}
+    save_file({k: v for k, v in data.items() if k != "2.b"}, p, metadata=meta)
+    assert message(p) == f"{p}: tensors do not match the architecture; missing ['2.b']"
+    extra = {f"z{i}": np.zeros(1, np.float32) for i in range(8)}
+    save_file({**data, **extra}, p, metadata=meta)
+    assert message(p) == (f"{p}: tensors do not match the architecture; unexpected "
+                          f"{sorted(extra)[:6]}")
+    save_file(extra, p, metadata=meta)
+    assert message(p) == (f"{p}: tensors do not match the architecture; missing ['0.W', '0.b', '2.W', '2.b']; "
+                          f"unexpected {sorted(extra)[:6]}")
+
+
+def test_header_messages(files, tmp_path, monkeypatch):
+    from nnzero import modelfile
+
+    p = tmp_path / "h.safetensors"
+    p.write_bytes(b"\x01" * 8)
+    assert message(p) == (f"{p}: not an nnzero model file (a model file is safetensors, whose JSON header "
+                          f"starts at byte 8; this file starts with {bytes(8 * [1])!r})")
+    p.write_bytes((100).to_bytes(8, "little") + b"abcdefgh")    # a small length that does not fit
+    assert message(p) == (f"{p}: not an nnzero model file (a model file is safetensors, whose JSON header "
+                          f"starts at byte 8; this file starts with {((100).to_bytes(8, 'little') + b'abcd')!r})")
+    p.write_bytes((100).to_bytes(8, "little") + b"{bcdefgh")
+    assert message(p) == f"{p}: header length 100 does not fit the 16-byte file (truncated, or not a safetensors file)"
+    p.write_bytes((3).to_bytes(8, "little") + b"abc")           # the header fills the file exactly
+    assert message(p).startswith(f"{p}: the safetensors header is not valid JSON (")
+    p.write_bytes((3).to_bytes(8, "little") + b"{ab")
+    assert message(p).startswith(f"{p}: the safetensors header is not valid JSON (")
+    save_file(load_file(files / "m.safetensors"), p)            # safetensors, but not ours
+    assert message(p) == (f"{p}: no nnzero metadata: not an nnzero model file (a safetensors file written by "
+                          "another tool?)")
+    with_text(files / "m.safetensors", p, "{")
+    assert message(p).startswith(f"{p}: the nnzero metadata is not valid JSON (")
+    # A header exactly at the size limit is read; one byte more is refused.
+    p.write_bytes((8).to_bytes(8, "little") + b'{"a": 1}')
+    monkeypatch.setattr(modelfile, "MAX_HEADER_BYTES", 8)
+    assert message(p) == (f"{p}: no nnzero metadata: not an nnzero model file (a safetensors file written by "
+                          "another tool?)")
+    p.write_bytes((8).to_bytes(8, "little") + b'[1, 2.0]')
+    assert message(p) == f"{p}: safetensors header must be a JSON object"
+    monkeypatch.setattr(modelfile, "MAX_HEADER_BYTES", 7)
+    assert message(p).startswith(f"{p}: not an nnzero model file")
+
+
+def test_the_digest_message_shows_both_digests(files, tmp_path):
+    import hashlib
+
+    m = files / "m.safetensors"
+    data = bytearray(m.read_bytes())
+    data[-1] ^= 1
+    p = tmp_path / "flipped.safetensors"
+    p.write_bytes(bytes(data))
+    n = int.from_bytes(data[:8], "little")
+    recorded = serialization.read_metadata(m)["tensors_sha256"]
+    computed = hashlib.sha256(bytes(data[8 + n:])).hexdigest()
+    assert message(p) == (f"{p}: the tensor data do not match their SHA-256 recorded in the file "
+                          f"(recorded {recorded[:16]}…, computed {computed[:16]}…): the file is corrupted")
+
+
+def test_read_bytes_limits_and_races(files, tmp_path, monkeypatch):
+    from nnzero import modelfile
+
+    m = files / "m.safetensors"
+    size = m.stat().st_size
+    monkeypatch.setattr(modelfile, "MAX_FILE_BYTES", size)
+    assert nz.load(m).n_outputs == 2                          # exactly at the limit: read
+    monkeypatch.setattr(modelfile, "MAX_FILE_BYTES", size - 1)
+    assert message(m) == f"{m}: {size} bytes is larger than the {size - 1}-byte limit for model files"
+    monkeypatch.undo()
+    monkeypatch.setenv("NNZERO_MAX_BYTES", str(size - 1))
+    assert message(m).startswith(f"{m}: the model file would need ")
+    monkeypatch.delenv("NNZERO_MAX_BYTES")
+    # The path checked, then gone or replaced before it is opened (a race): read_bytes' own errors.
+    monkeypatch.setattr(modelfile, "check_input", lambda path, error: path)
+    assert message(tmp_path / "gone.safetensors") == f"{tmp_path / 'gone.safetensors'}: no such file"
+    assert message(tmp_path) == f"{tmp_path}: is a directory, not a model file"
+    long = tmp_path / ("x" * 300)
+    assert message(long) == f"{long}: cannot read: File name too long"
+    real = modelfile.os.fstat
+    monkeypatch.setattr(modelfile.os, "fstat", lambda fd: type("S", (), {"st_size": real(fd).st_size - 1})())
+    assert message(m) == f"{m}: the file changed size while being read"
