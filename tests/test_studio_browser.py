@@ -248,3 +248,39 @@ def test_train_stop_resume_then_draw(browser, empty_server, shots, tmp_path):
     assert main(argv + ["--quiet"]) == 0
     expected = nz.load(tmp_path / "cli.safetensors").params
     assert all(np.array_equal(trained.params[k], v) for k, v in expected.items())
+
+
+def test_train_view_draws_batch_accuracy(browser, shots, tmp_path, monkeypatch):
+    """The smoothed per-batch accuracy the server streams is drawn next to the loss, and the
+    status shows it with time left inside the first epoch (a run's events fed by hand)."""
+    from nnzero.studio import jobs
+
+    monkeypatch.setattr(jobs, "BATCH_EVENTS_PER_S", 1e12)
+    state = studio.State(message="no model given and none found")
+    job = state.job = Job(folder=tmp_path, on_done=state.open)
+    job.epochs, job.form = 3, {"hidden": "32", "epochs": "3"}
+    job._set("running")
+    stream = jobs._Stream(job)
+    stream.on_train_begin({"n_batches": 40})
+    stream.on_epoch_begin(0)
+    for b in range(30):
+        stream.on_batch_end(b, {"loss": 2.3 / (1 + b / 5), "accuracy": min(1.0, 0.1 + b / 30), "size": 32})
+    smooth_acc = [e["smooth_acc"] for e in job.events if e["type"] == "batch"]
+    for url in serve(state):
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        errors = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url)
+        status = page.get_by_test_id("train-status")
+        sync_api.expect(status).to_contain_text(f"epoch 1/3 · batch 30/40 · loss ", timeout=20_000)
+        sync_api.expect(status).to_contain_text(f"accuracy {100 * smooth_acc[-1]:.1f}% · ")
+        sync_api.expect(status).to_contain_text(" s left")
+        sync_api.expect(page.get_by_test_id("acc-chart").locator(".uplot")).to_be_visible()
+        drawn = page.evaluate("() => Train.charts.accuracy.data[1].filter((v) => v != null)")
+        assert drawn == pytest.approx(smooth_acc)
+        sync_api.expect(page.get_by_test_id("acc-chart")).to_contain_text("batch accuracy (smoothed)")
+        page.screenshot(path=str(shots / "train-accuracy.png"), full_page=True)
+        page.close()
+        job.state = "idle"              # nothing runs: the server's shutdown has nothing to stop
+        assert errors == [], f"console errors: {errors}"

@@ -159,3 +159,50 @@ def test_form_fields_become_the_cli_flags():
     assert argv == ["--hidden", "64", "--lr", "0.01", "--augment", "affine"]
     with pytest.raises(nz.ConfigError, match="unknown training settings"):
         form_to_argv({"layers": "3"})
+
+
+def _fed_stream(tmp_path, monkeypatch, begin_logs, batches):
+    """A Job's stream callback fed by hand: ``batches`` of (epoch, batch, logs) after
+    ``on_train_begin(begin_logs)``; every batch is emitted (no thinning)."""
+    from nnzero.studio import jobs
+
+    monkeypatch.setattr(jobs, "BATCH_EVENTS_PER_S", 1e12)
+    job = Job(folder=tmp_path)
+    job.epochs = 3
+    stream = jobs._Stream(job)
+    stream.on_train_begin(begin_logs)
+    for epoch, batch, logs in batches:
+        if batch == 0:
+            stream.on_epoch_begin(epoch)
+        stream.on_batch_end(batch, logs)
+    return job, [e for e in job.events if e["type"] == "batch"]
+
+
+def test_batch_events_stream_smoothed_loss_and_accuracy(tmp_path, monkeypatch):
+    losses, accs = [2.0, 1.0, 0.5, 0.25], [0.125, 0.5, 0.75, 1.0]
+    feed = [(0, b, {"loss": loss, "accuracy": acc, "size": 8}) for b, (loss, acc) in enumerate(zip(losses, accs))]
+    job, events = _fed_stream(tmp_path, monkeypatch, {"n_batches": 10}, feed)
+    assert [e["accuracy"] for e in events] == accs and [e["loss"] for e in events] == losses
+    smooth, smooth_acc = [], []
+    for loss, acc in zip(losses, accs):      # s ← 0.95·s + 0.05·x, starting at the first value
+        smooth.append(loss if not smooth else 0.95 * smooth[-1] + 0.05 * loss)
+        smooth_acc.append(acc if not smooth_acc else 0.95 * smooth_acc[-1] + 0.05 * acc)
+    assert [e["smooth"] for e in events] == pytest.approx(smooth, rel=1e-12)
+    assert [e["smooth_acc"] for e in events] == pytest.approx(smooth_acc, rel=1e-12)
+    # n_batches known from the start: time left from the very first batches of epoch 1, for
+    # 3 epochs × 10 batches: elapsed / done × (30 − done).
+    assert all(e["n_batches"] == 10 and e["left"] is not None for e in events)
+    last = events[-1]
+    assert last["left"] == pytest.approx(last["elapsed"] / 4 * 26, rel=1e-3, abs=1e-6)
+    # The page's stream carries them as sent.
+    state = studio.State(message="none", job=job)
+    text = TestClient(studio.create_app(state)).get("/api/train/events?once=1").text
+    assert f'"smooth_acc": {smooth_acc[-1]!r}' in text and '"accuracy": 1.0' in text
+
+
+def test_batch_events_without_the_loops_accuracy_or_batch_count(tmp_path, monkeypatch):
+    """A training loop that reports only the loss: accuracy is None (the page draws no batch
+    curve), and time left waits for the first epoch to count its batches."""
+    feed = [(0, b, {"loss": 1.0, "size": 8}) for b in range(3)]
+    job, events = _fed_stream(tmp_path, monkeypatch, {}, feed)
+    assert [(e["accuracy"], e["smooth_acc"], e["left"], e["n_batches"]) for e in events] == [(None,) * 4] * 3

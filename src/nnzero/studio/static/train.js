@@ -122,23 +122,27 @@ const Train = {
     if (!this.state || this.state.state !== "running") return;
     const n = b.n_batches ? `/${b.n_batches}` : "";
     const left = b.left == null ? "estimating time left" : `${fmtTime(b.left)} left`;
-    $("train-status").textContent = `epoch ${b.epoch + 1}/${this.state.epochs} · batch ${b.batch + 1}${n} · loss ${fmt(b.smooth)} · ${left}`;
+    const acc = b.smooth_acc == null ? "" : ` · accuracy ${(100 * b.smooth_acc).toFixed(1)}%`;
+    $("train-status").textContent = `epoch ${b.epoch + 1}/${this.state.epochs} · batch ${b.batch + 1}${n} · loss ${fmt(b.smooth)}${acc} · ${left}`;
   },
 
-  // Loss: the smoothed batch loss (x = epochs, fractional) and each epoch's training and
-  // validation loss; accuracy per epoch.
+  // Loss and accuracy: the smoothed per-batch values (x = epochs, fractional) and each epoch's
+  // training and validation values. Batch accuracy is drawn when the training loop reports it.
   plot() {
     const batches = this.events.filter((e) => e.type === "batch");
     const epochs = this.events.filter((e) => e.type === "epoch");
     const nb = (this.state && this.state.n_batches) || (batches.length && batches[batches.length - 1].n_batches);
-    const pts = [];
-    for (const b of batches) if (nb) pts.push([b.epoch + (b.batch + 1) / nb, b.smooth, null, null]);
-    for (const e of epochs) pts.push([e.epoch + 1, null, e.logs.loss, e.logs.val_loss]);
-    pts.sort((a, b) => a[0] - b[0]);
-    const cols = [0, 1, 2, 3].map((i) => pts.map((p) => p[i]));
-    this.chart("loss", $("loss-chart"), ["batch loss (smoothed)", "loss (epoch)", "val_loss"], cols);
-    const acc = [epochs.map((e) => e.epoch + 1), epochs.map((e) => e.logs.accuracy), epochs.map((e) => e.logs.val_accuracy)];
-    this.chart("accuracy", $("acc-chart"), ["accuracy", "val_accuracy"], acc);
+    const series = (batchKey, epochKey, valKey) => {
+      const pts = [];
+      for (const b of batches) if (nb && b[batchKey] != null) pts.push([b.epoch + (b.batch + 1) / nb, b[batchKey], null, null]);
+      for (const e of epochs) pts.push([e.epoch + 1, null, e.logs[epochKey], e.logs[valKey]]);
+      pts.sort((a, b) => a[0] - b[0]);
+      return [0, 1, 2, 3].map((i) => pts.map((p) => p[i]));
+    };
+    this.chart("loss", $("loss-chart"), ["batch loss (smoothed)", "loss (epoch)", "val_loss"],
+      series("smooth", "loss", "val_loss"));
+    this.chart("accuracy", $("acc-chart"), ["batch accuracy (smoothed)", "accuracy (epoch)", "val_accuracy"],
+      series("smooth_acc", "accuracy", "val_accuracy"));
   },
 
   chart(title, el, labels, data) {
