@@ -284,3 +284,55 @@ def test_train_view_draws_batch_accuracy(browser, shots, tmp_path, monkeypatch):
         page.close()
         job.state = "idle"              # nothing runs: the server's shutdown has nothing to stop
         assert errors == [], f"console errors: {errors}"
+
+
+def test_resume_after_a_restart_and_the_augmented_samples(browser, shots, tmp_path):
+    """A run stopped under one server is offered by a new server in the same folder; Resume
+    finishes it; the augmented samples show for a run that uses augmentation."""
+    (X, y), _ = nz.datasets.load_dataset("mnist")
+    np.savez(tmp_path / "digits.npz", X=X[:3000], y=y[:3000])
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    first = Job(folder=folder)
+    first.on_event = lambda e: first.stop() if e["type"] == "epoch" and e["epoch"] == 0 else None
+    first.start({"data": str(tmp_path / "digits.npz"), "hidden": "24", "epochs": "3", "batch_size": "64",
+                 "augment": "affine", "seed": "2"})
+    first.thread.join(120)
+    assert first.state == "stopped", first.message
+    state = studio.State(message="no model given and none found")    # the restarted server
+    state.job = Job(folder=folder, on_done=state.open)
+    for url in serve(state):
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        errors = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url)
+        listed = page.get_by_test_id("resumable")
+        sync_api.expect(listed).to_be_visible(timeout=20_000)
+        sync_api.expect(listed).to_contain_text("studio-model.ckpt.safetensors")
+        sync_api.expect(listed.locator("tbody tr")).to_have_count(1)
+        sync_api.expect(listed).to_contain_text("hidden 24 · adam lr 0.002 · batch 64")
+        sync_api.expect(listed).to_contain_text("augment shift 2 px")
+        sync_api.expect(listed.locator("td").nth(2)).to_contain_text("1/3")
+        # The default form trains without augmentation: no samples; a preset shows them.
+        samples = page.get_by_test_id("augmented-samples")
+        sync_api.expect(samples).to_be_hidden()
+        page.locator("#train-augment").select_option("elastic")
+        sync_api.expect(samples).to_be_visible(timeout=60_000)
+        sync_api.expect(samples).to_contain_text("elastic 1 px")
+        box = page.locator("#augmented-grid").bounding_box()
+        assert box["width"] > 200 and box["height"] > 60
+        page.screenshot(path=str(shots / "train-resumable.png"), full_page=True)
+        page.get_by_test_id("resume-checkpoint").click()
+        status = page.get_by_test_id("train-status")
+        sync_api.expect(status).to_contain_text("done", timeout=120_000)
+        sync_api.expect(page.locator('#train-form [name="hidden"]')).to_have_value("24")
+        sync_api.expect(page.locator("#train-augment")).to_have_value("affine")
+        sync_api.expect(samples).to_contain_text("shift ±2 px, rotate ±12°", timeout=60_000)
+        sync_api.expect(listed).to_be_hidden()
+        # The curves start at the checkpoint's epoch 1, not at the resumed epoch 2.
+        epochs = page.evaluate("() => Train.charts.loss.data[2].filter((v) => v != null).length")
+        assert epochs == 3
+        page.screenshot(path=str(shots / "train-resumed.png"), full_page=True)
+        page.close()
+        assert errors == [], f"console errors: {errors}"

@@ -206,3 +206,43 @@ def test_batch_events_without_the_loops_accuracy_or_batch_count(tmp_path, monkey
     feed = [(0, b, {"loss": 1.0, "size": 8}) for b in range(3)]
     job, events = _fed_stream(tmp_path, monkeypatch, {}, feed)
     assert [(e["accuracy"], e["smooth_acc"], e["left"], e["n_batches"]) for e in events] == [(None,) * 4] * 3
+
+
+def test_augmented_samples_for_the_forms_settings(tmp_path, small_npz):
+    """The grid of augmented training samples: nnzero's Augment with the run's settings (preset
+    or recipe), on the run's first training rows, seeded with the run's seed; 400s for bad input."""
+    import base64
+
+    from nnzero import recipes
+    from nnzero.augment import Augment
+
+    client = TestClient(studio.create_app(studio.State(message="none", job=Job(folder=tmp_path))))
+    settings = {"data": str(small_npz), "augment": "elastic", "seed": "3"}
+    r = client.post("/api/train/augmented", json={"settings": settings, "samples": 6, "copies": 3})
+    assert r.status_code == 200, r.text
+    d = r.json()
+    assert d["augment"] == Augment.preset("elastic").config() and d["shape"] == [28, 28]
+    assert (d["samples"], d["copies"]) == (6, 3) and "elastic" in d["description"]
+    got = np.frombuffer(base64.b64decode(d["pixels"]), dtype=np.uint8).reshape(4, 6, 784)
+    X = np.load(small_npz)["X"][:6].astype(np.float32)
+    rng = np.random.default_rng(3)
+    rows = [X] + [Augment.preset("elastic")(X, rng) for _ in range(3)]
+    expected = np.round(255 * np.clip(np.stack(rows), 0, X.max()) / X.max())
+    assert np.array_equal(got, expected)
+    assert all(not np.array_equal(got[0], got[k]) for k in (1, 2, 3))     # the warps move the ink
+    # The recipe's own augmentation, when the form leaves it to the recipe; none: null.
+    best = client.post("/api/train/augmented", json={"settings": {"data": str(small_npz), "recipe": "best"}}).json()
+    assert best["augment"] == Augment(**recipes.RECIPES["best"]["augment"]).config()
+    assert (best["samples"], best["copies"]) == (8, 2)
+    plain = client.post("/api/train/augmented", json={"settings": {"data": str(small_npz)}}).json()
+    assert plain["augment"] is None and "no augmentation" in plain["description"]
+    # Bad input: 400 with a message.
+    np.savez(tmp_path / "rows.npz", X=np.ones((20, 5)), y=np.arange(20) % 2)
+    for body, words in [({"settings": settings, "samples": 0}, "samples must be an integer in 1..32"),
+                        ({"settings": settings, "copies": "2"}, "copies must be an integer in 1..8"),
+                        ({"settings": {**settings, "lr": "0"}}, "argument --lr: expected a number > 0"),
+                        ({"settings": {**settings, "data": str(tmp_path / "rows.npz")}}, "needs image inputs"),
+                        ({"settings": {**settings, "data": str(tmp_path / "none.npz")}}, "none.npz"),
+                        ({"settings": ["augment"]}, "must be a JSON object")]:
+        r = client.post("/api/train/augmented", json=body)
+        assert r.status_code == 400 and words in r.json()["error"], (body, r.text)

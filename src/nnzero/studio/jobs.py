@@ -11,6 +11,8 @@ the page reads as a Server-Sent-Events stream (:mod:`nnzero.studio.app`):
 "elapsed", "left"}`` (accuracy None when the training loop does not report it per batch)
 ``{"type": "epoch", "epoch", "epochs", "logs": {...}, "diagnostics": {...}}``
 ``{"type": "weights", "epoch", "units", "pixels": u8, "scales": [...]}`` (first layer, ≤ 64 units)
+``{"type": "reset"}``: forget the events so far (a run resumed from a checkpoint file follows,
+its earlier epochs first)
 """
 
 import argparse
@@ -28,6 +30,7 @@ from ..cli import train as cli_train
 from ..errors import ConfigError, NnzeroError
 from ..serialization import load
 from ..diagnostics import Diagnostics
+from . import resumable
 from .views import u8
 
 # form field -> nnzero train flag
@@ -214,7 +217,9 @@ class Job:
                 "command": self.command, "model": None if self.model_path is None else str(self.model_path),
                 "checkpoint": None if self.checkpoint is None else str(self.checkpoint),
                 "epoch": self.epoch, "epochs": self.epochs, "n_batches": self.n_batches,
-                "resumed_from": self.resumed_from, "datasets": available_datasets()}
+                "resumed_from": self.resumed_from, "datasets": available_datasets(),
+                "folder": str(self.folder.resolve()),
+                "resumable": resumable.find(self.folder, exclude=self.checkpoint if self.busy else None)}
 
     def _set(self, state, message=None):
         self.state, self.message = state, message
@@ -244,15 +249,40 @@ class Job:
         self.command = "nnzero train " + " ".join(shlex.quote(a) for a in argv)
         return self._launch(args, timeout)
 
-    def resume(self, timeout=120):
+    def resume(self, checkpoint=None, timeout=120):
+        """Continue the stopped run; or, with ``checkpoint`` (a file name listed by
+        :func:`~nnzero.studio.resumable.find`), a run left in the folder, e.g. by a server that
+        was shut down while it trained."""
         if self.busy:
             raise ConfigError("a run is already going; stop it first")
+        if checkpoint is not None:
+            return self._resume_file(checkpoint, timeout)
         if self.state != "stopped" or self.checkpoint is None or not self.checkpoint.exists():
             raise ConfigError("there is no stopped run to resume")
         args = train_parser().parse_args(["--resume", str(self.checkpoint), "--quiet"])
         # The batches after the checkpoint are done again: drop them from the log.
         with self.lock:
             self.events = [e for e in self.events if e["type"] not in ("batch", "epoch") or e["epoch"] < self.epoch]
+        self.resumed_from = self.epoch
+        return self._launch(args, timeout)
+
+    def _resume_file(self, name, timeout):
+        if not isinstance(name, str):
+            raise ConfigError(f"checkpoint must be a file name, got {name!r}")
+        entries = {e["checkpoint"]: e for e in resumable.find(self.folder)}
+        if name not in entries:
+            raise ConfigError(f"no resumable checkpoint {name!r} in {self.folder.resolve()}; "
+                              f"resumable: {sorted(entries) or 'none'}")
+        entry = entries[name]
+        args = train_parser().parse_args(["--resume", entry["path"], "--quiet"])
+        self.checkpoint, self.model_path = Path(entry["path"]), Path(entry["model"])
+        self.form, self.epoch, self.epochs, self.n_batches = entry["form"], entry["epoch"], entry["epochs"], None
+        self.command = "nnzero train --resume " + shlex.quote(entry["path"])
+        with self.lock:
+            self.events = []
+        self._emit({"type": "reset"})                               # a page drops what it has
+        for event in resumable.history_events(self.checkpoint):    # the curves so far
+            self._emit(event)
         self.resumed_from = self.epoch
         return self._launch(args, timeout)
 

@@ -16,7 +16,8 @@ const Train = {
     this.datasets(this.info.datasets);
     this.recipe("default");
     $("train-recipe").addEventListener("change", (e) => this.recipe(e.target.value));
-    form.addEventListener("input", () => this.command());
+    form.addEventListener("input", () => { this.command(); this.augmented(); });
+    form.addEventListener("change", () => this.augmented());
     form.addEventListener("submit", (e) => { e.preventDefault(); this.start(); });
     $("train-stop").addEventListener("click", () => this.control("stop"));
     $("train-resume").addEventListener("click", () => this.control("resume"));
@@ -39,6 +40,48 @@ const Train = {
     f.dropout.value = r.dropout;
     f.augment.value = "";                    // the recipe's own augmentation
     this.command();
+    this.augmented();
+  },
+
+  // The augmented samples these settings would train on (none: the panel hides). Debounced:
+  // the form changes on every key.
+  augmented() {
+    clearTimeout(this.augTimer);
+    this.augTimer = setTimeout(async () => {
+      const n = (this.augSeq = (this.augSeq || 0) + 1);
+      let res, data;
+      try {
+        res = await fetch("/api/train/augmented", { method: "POST", headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ settings: this.settings(), samples: 8, copies: 2 }) });
+        data = await res.json();
+      } catch (e) { return; }
+      if (n !== this.augSeq) return;           // a newer request is on its way
+      const panel = $("augmented-panel"), caption = $("augmented-caption");
+      if (res.ok && data.augment == null) { panel.hidden = true; return; }
+      panel.hidden = false;
+      if (!res.ok) { $("augmented-grid").hidden = true; caption.textContent = data.error; return; }
+      $("augmented-grid").hidden = false;
+      caption.textContent = `Augmentation: ${data.description}.`;
+      this.drawSamples(data);
+    }, 250);
+  },
+
+  drawSamples(d) {
+    const [h, w] = d.shape, rows = d.copies + 1, px = Colors.decodeU8(d.pixels), gap = 2;
+    const canvas = $("augmented-grid");
+    canvas.width = d.samples * (w + gap) + gap;
+    canvas.height = rows * (h + gap) + gap + 4;
+    const ctx = canvas.getContext("2d");
+    ctx.fillStyle = "#d9dde3"; ctx.fillRect(0, 0, canvas.width, canvas.height);
+    const img = ctx.createImageData(w, h);
+    for (let k = 0; k < rows * d.samples; k++) {
+      for (let i = 0; i < h * w; i++) {
+        const v = 255 - px[k * h * w + i];     // ink dark on white, as on paper
+        img.data.set([v, v, v, 255], 4 * i);
+      }
+      const r = Math.floor(k / d.samples), c = k % d.samples;
+      ctx.putImageData(img, gap + c * (w + gap), gap + r * (h + gap) + (r > 0 ? 4 : 0));
+    }
   },
 
   // A reloaded page shows the settings of the run it reconnected to.
@@ -46,7 +89,8 @@ const Train = {
     this.filled = true;
     const f = $("train-form").elements;
     for (const el of f) if (el.name && el.tagName === "INPUT") el.value = form[el.name] ?? "";
-    for (const name of ["dataset", "recipe", "optimizer", "augment"]) if (form[name]) f[name].value = form[name];
+    for (const name of ["dataset", "recipe", "optimizer", "augment"]) if (name in form) f[name].value = form[name];
+    this.augmented();
   },
 
   settings() {
@@ -93,7 +137,8 @@ const Train = {
       if (finished) initModel();
       return;
     }
-    this.events.push(e);
+    if (e.type === "reset") this.events = [];
+    else this.events.push(e);
     if (e.type === "batch") this.status(e);
     if (e.type === "weights") this.weights(e);
     if (e.type === "epoch") this.diagnostics(e);
@@ -116,6 +161,39 @@ const Train = {
     else if (st.state === "idle") el.textContent = "No run yet.";
     else el.textContent = st.message || st.state;
     if (st.command) $("train-command").textContent = st.command;
+    if (st.resumable) this.resumable(st.resumable, st.folder, running);
+  },
+
+  // The runs left in the server's folder (e.g. by a restart): one Resume button each.
+  resumable(list, folder, running) {
+    const box = $("resumable");
+    box.hidden = list.length === 0;
+    $("resumable-folder").textContent = folder || ".";
+    const body = box.querySelector("tbody");
+    body.innerHTML = "";
+    for (const r of list) {
+      const s = r.settings, tr = document.createElement("tr");
+      const hidden = (s.hidden || []).join("-") || "none";
+      const parts = [r.data, s.recipe && `recipe ${s.recipe}`, `hidden ${hidden}`, `${s.optimizer} lr ${s.lr}`,
+        `batch ${s.batch_size ?? "full"}`, s.dropout ? `dropout ${s.dropout}` : null,
+        s.augment ? `augment ${s.augment}` : null, `seed ${s.seed}`].filter(Boolean);
+      const acc = r.last.val_accuracy ?? r.last.accuracy;
+      tr.innerHTML = `<td><code></code></td><td class="small"></td><td>${r.epoch}/${r.epochs}${
+        acc == null ? "" : `<br><span class="small muted">${(100 * acc).toFixed(1)}%</span>`}</td><td></td>`;
+      tr.cells[0].firstChild.textContent = r.checkpoint;
+      tr.cells[1].textContent = parts.join(" · ");
+      const b = document.createElement("button");
+      b.type = "button"; b.textContent = "Resume"; b.disabled = running;
+      b.dataset.testid = "resume-checkpoint";
+      b.setAttribute("aria-label", `resume ${r.checkpoint} from epoch ${r.epoch} of ${r.epochs}`);
+      b.addEventListener("click", async () => {
+        this.filled = false;
+        const res = await api("train-resume", "/api/train/resume", { checkpoint: r.checkpoint });
+        if (res) this.render(res);
+      });
+      tr.cells[3].append(b);
+      body.append(tr);
+    }
   },
 
   status(b) {
