@@ -218,7 +218,10 @@ def test_train_stop_resume_then_draw(browser, empty_server, shots, tmp_path):
     page.get_by_test_id("train-start").click()
     status = page.get_by_test_id("train-status")
     sync_api.expect(status).to_contain_text("epoch 2/4 · batch", timeout=60_000)
+    sync_api.expect(status).to_have_text(re.compile(r"· accuracy \d+\.\d% · .* left$"))
     sync_api.expect(page.get_by_test_id("loss-chart").locator(".uplot")).to_be_visible()
+    drawn = page.evaluate("() => Train.charts.accuracy.data[1].filter((v) => v != null)")
+    assert drawn and all(0 <= v <= 1 for v in drawn)          # the smoothed batch accuracy
     page.screenshot(path=str(shots / "train-running.png"), full_page=True)
     page.reload()                                      # reconnects to the running job
     sync_api.expect(status).to_contain_text("epoch 2/4 · batch", timeout=20_000)
@@ -231,6 +234,13 @@ def test_train_stop_resume_then_draw(browser, empty_server, shots, tmp_path):
     page.get_by_test_id("train-resume").click()
     sync_api.expect(status).to_contain_text("done", timeout=120_000)
     sync_api.expect(page.get_by_test_id("weights-grid")).to_be_visible()
+    # The curves go on through the resumed epochs (x = epochs done, fractional).
+    page.wait_for_timeout(300)
+    for chart in ("loss", "accuracy"):
+        xs = page.evaluate(f"() => {{ const d = Train.charts.{chart}.data; return d[0].filter((x, i) => d[1][i] != null); }}")
+        assert xs and xs[0] < 1 < 3 < max(xs) <= 4, chart
+        epochs = page.evaluate(f"() => Train.charts.{chart}.data[2].filter((v) => v != null).length")
+        assert epochs == 4, chart
     page.screenshot(path=str(shots / "train-done.png"), full_page=True)
     command = page.locator("#train-command").inner_text()
     page.get_by_test_id("nav-draw").click()
@@ -312,8 +322,8 @@ def test_resume_after_a_restart_and_the_augmented_samples(browser, shots, tmp_pa
         sync_api.expect(listed).to_contain_text("studio-model.ckpt.safetensors")
         sync_api.expect(listed.locator("tbody tr")).to_have_count(1)
         sync_api.expect(listed).to_contain_text("hidden 24 · adam lr 0.002 · batch 64")
-        sync_api.expect(listed).to_contain_text("augment shift 2 px")
-        sync_api.expect(listed.locator("td").nth(2)).to_contain_text("1/3")
+        sync_api.expect(listed).to_contain_text("augment shift ±2 px, rotate ±12°")
+        sync_api.expect(listed.locator("td").nth(2)).to_have_text("epoch 1 of 3")
         # The default form trains without augmentation: no samples; a preset shows them.
         samples = page.get_by_test_id("augmented-samples")
         sync_api.expect(samples).to_be_hidden()

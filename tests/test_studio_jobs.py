@@ -114,6 +114,12 @@ def test_one_run_at_a_time_and_the_event_stream(tmp_path, small_npz):
     assert again.status_code == 409 and "already going" in again.json()["error"]
     assert client.post("/api/train/resume").status_code == 409
     wait_for(state.job, "epoch")               # a checkpoint needs one whole epoch
+    # The training loop reports each batch's accuracy and the batch count from the start: the
+    # first epoch's events carry the smoothed accuracy and the time left.
+    first_epoch = [e for e in state.job.events if e["type"] == "batch" and e["epoch"] == 0]
+    n = -(-2430 // 64)       # 3000 rows less 10 % held out as the test set, then 10 % for validation
+    assert first_epoch and all(e["n_batches"] == n and e["left"] is not None for e in first_epoch)
+    assert all(0 <= e["accuracy"] <= 1 and 0 <= e["smooth_acc"] <= 1 for e in first_epoch)
     text = client.get("/api/train/events?once=1").text
     assert text.startswith("retry: 1000") and '"type": "batch"' in text and '"state": "running"' in text
     last = max(e["id"] for e in state.job.events)

@@ -128,13 +128,18 @@ const Train = {
 
   receive(e) {
     if (e.type === "state") {
-      if (e.state === "running" && this.state && this.state.state !== "running" && e.resumed_from == null) this.events = [];
-      if (e.resumed_from != null) {
+      // On the way into "running": a new run starts afresh; a resumed one redoes the epochs
+      // after its checkpoint, so what this page has of them goes (only then: later state events
+      // of the resumed run carry resumed_from too).
+      const starting = e.state === "running" && !(this.state && this.state.state === "running");
+      if (starting && this.state && e.resumed_from == null) this.events = [];
+      if (starting && e.resumed_from != null) {
         this.events = this.events.filter((x) => !(("epoch" in x) && x.type !== "state" && x.epoch >= e.resumed_from));
       }
       const finished = e.state === "done" && this.state && this.state.state !== "done";
       this.render(e);
       if (finished) initModel();
+      this.schedulePlot();
       return;
     }
     if (e.type === "reset") this.events = [];
@@ -142,6 +147,10 @@ const Train = {
     if (e.type === "batch") this.status(e);
     if (e.type === "weights") this.weights(e);
     if (e.type === "epoch") this.diagnostics(e);
+    this.schedulePlot();
+  },
+
+  schedulePlot() {
     if (!this.pending) { this.pending = true; requestAnimationFrame(() => { this.pending = false; this.plot(); }); }
   },
 
@@ -177,9 +186,9 @@ const Train = {
       const parts = [r.data, s.recipe && `recipe ${s.recipe}`, `hidden ${hidden}`, `${s.optimizer} lr ${s.lr}`,
         `batch ${s.batch_size ?? "full"}`, s.dropout ? `dropout ${s.dropout}` : null,
         s.augment ? `augment ${s.augment}` : null, `seed ${s.seed}`].filter(Boolean);
-      const acc = r.last.val_accuracy ?? r.last.accuracy;
-      tr.innerHTML = `<td><code></code></td><td class="small"></td><td>${r.epoch}/${r.epochs}${
-        acc == null ? "" : `<br><span class="small muted">${(100 * acc).toFixed(1)}%</span>`}</td><td></td>`;
+      const val = r.last.val_accuracy != null, acc = val ? r.last.val_accuracy : r.last.accuracy;
+      tr.innerHTML = `<td><code></code></td><td></td><td>epoch ${r.epoch} of ${r.epochs}</td><td>${
+        acc == null ? "–" : `${(100 * acc).toFixed(1)}% ${val ? "(validation)" : "(training)"}`}</td><td></td>`;
       tr.cells[0].firstChild.textContent = r.checkpoint;
       tr.cells[1].textContent = parts.join(" · ");
       const b = document.createElement("button");
@@ -191,7 +200,7 @@ const Train = {
         const res = await api("train-resume", "/api/train/resume", { checkpoint: r.checkpoint });
         if (res) this.render(res);
       });
-      tr.cells[3].append(b);
+      tr.cells[4].append(b);
       body.append(tr);
     }
   },
