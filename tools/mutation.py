@@ -54,7 +54,7 @@ MODULES = {
     "training loop": (["src/nnzero/training.py"],
                       ["tests/test_training.py", "tests/test_bug_classes.py", "-k", "not cli and not report"]),
     "CLI predict/evaluate": (["src/nnzero/cli/predict.py", "src/nnzero/cli/evaluate.py"],
-                             ["tests/test_cli_predict_evaluate.py", "tests/test_cli.py", "tests/test_bug_classes.py",
+                             ["tests/test_cli_predict_evaluate.py", "tests/test_bug_classes.py",
                               "-k", "predict or evaluate or cli"]),
 }
 
