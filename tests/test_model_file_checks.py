@@ -518,3 +518,41 @@ def test_many_missing_tensors_are_cut_to_six_in_the_message(files, tmp_path):
     missing = sorted(k for k in load_file(c) if not k[0].isdigit())
     assert len(missing) == 12
     refused(p, f"tensors do not match the architecture; missing {missing[:6]}")
+
+
+def test_numbers_are_named_by_their_place_and_held_to_64_bits(files, tmp_path):
+    m, p = files / "m.safetensors", tmp_path / "n.safetensors"
+    refused(rewrite(m, p, at("seed", value=10 ** 30)), "seed is a 31-digit integer; expected one within 64 bits")
+    refused(rewrite(m, p, at("notes", value={"a": [1, -2 ** 63 - 1]})),
+            "notes.a[1] is a 19-digit integer; expected one within 64 bits")
+    refused(rewrite(m, p, at("notes", value={"a": 2 ** 64})), "notes.a is a 20-digit integer; expected one within 64 bits")
+    edge = {"low": -2 ** 63, "high": 2 ** 64 - 1}
+    assert nz.load(rewrite(m, p, at("notes", value=edge))).metadata["notes"] == edge
+
+
+def test_more_document_rules(files, tmp_path):
+    m, p = files / "m.safetensors", tmp_path / "d.safetensors"
+    refused(rewrite(m, p, at("classes", value={"dtype": "<i8"})),
+            "classes must be {dtype: <integer, float, bool or string dtype>, values: [...]}")
+    c = serialization.read_metadata(files / "c.safetensors")["checkpoint"]
+    refused(rewrite(m, p, at("checkpoint", value=c)), "only a checkpoint has (and must have) checkpoint state")
+    refused(rewrite(m, p, at("training", value=[])), "training must be a JSON object, got list")
+    with pytest.raises(ModelFileError) as info:
+        nz.load(rewrite(m, p, at("preprocessing", value={"kind": "zoom"})))
+    assert str(info.value).startswith(f"{p}: invalid preprocessing in the metadata: ")
+    model = nz.load(rewrite(m, p, at("model", "dtype", delete=True)))      # no dtype: float32
+    assert model.dtype == np.float32
+
+
+def test_architectures_of_1_and_10000_layers_load_and_10001_do_not(files, tmp_path):
+    one = nz.Sequential([nz.Dense(3, 2)], loss="mse").build(seed=0)
+    nz.save(one, tmp_path / "one.safetensors")
+    assert len(nz.load(tmp_path / "one.safetensors").layers) == 1
+
+    def layers(n):     # Dense, ReLU, Dense, then ReLUs up to n layers with the Softmax
+        return at("model", "layers", value=lambda doc: [*doc["model"]["layers"][:3],
+                                                         *[{"type": "ReLU", "config": {}}] * (n - 4),
+                                                         doc["model"]["layers"][3]])
+    path = rewrite(files / "m.safetensors", tmp_path / "deep.safetensors", layers(10_000))
+    assert len(nz.load(path).layers) == 10_000
+    refused(rewrite(files / "m.safetensors", tmp_path / "deeper.safetensors", layers(10_001)), ARCH_MSG)
