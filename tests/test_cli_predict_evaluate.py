@@ -212,6 +212,7 @@ def test_evaluate_text_shows_the_same_numbers(evaluated, files, cli):
     assert len(lines) == 15
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")      # nanmean of nothing: '-' is chosen, not computed
 def test_evaluate_macro_average_of_a_metric_that_is_nan_for_every_class(tmp_path, cli):
     # Every row of class 3, every prediction 5: no class has both a precision and a recall.
     two = nz.Sequential([nz.Dense(2, 2), nz.Softmax()]).build(seed=0)
@@ -245,3 +246,111 @@ def test_evaluate_a_regression_model_reports_its_loss_only(tmp_path, cli):
     report = json.loads(out)
     assert report == {"data": str(tmp_path / "d.npz"), "n": 8, "loss": pytest.approx(loss, rel=1e-6),
                       "accuracy": None}
+
+
+# -- what surrounds the numbers: raw CSV text, refusals, help, the bundled dataset -----------------
+def test_predict_csv_quotes_only_what_needs_quoting(files, cli):
+    nz.save(set_model(["a,b", 'say "hi"', "zX"]), files / "m.safetensors")
+    code, out, _ = cli(["predict", files / "m.safetensors", "--data", files / "rows.npy"])
+    lines = out.splitlines()
+    assert code == 0 and lines[0] == 'row,label,"prob_a,b","prob_say ""hi""",prob_zX'
+    assert [line.split(",")[0] for line in lines[1:]] == [str(i) for i in range(len(X))]
+
+
+def test_predict_out_is_checked_against_every_input_and_existing_models(files, tmp_path, cli):
+    Image = pytest.importorskip("PIL.Image")
+    pytest.importorskip("nnzero.images")
+    nz.save(set_model([0, 1, 2]), files / "m.safetensors")
+    model = files / "m.safetensors"
+    for argv, name, source in (([model, "--data", files / "rows.npy"], "MODEL", model),
+                               ([model, "--data", files / "rows.npy"], "--data", files / "rows.npy")):
+        code, _, err = cli(["predict", *argv, "--out", source])
+        assert code == 2 and err == (f"nnzero: error: --out {source} is the same file as {name} {source}; writing "
+                                     "it would destroy the input, so give another output path\n")
+    big = set_model([0, 1, 2], n_in=784, weights={"0.W": np.zeros((784, 3), np.float32), "0.b": np.zeros(3, np.float32)})
+    nz.save(big, tmp_path / "big.safetensors")
+    png = tmp_path / "one.png"
+    Image.fromarray(np.full((28, 28), 255, np.uint8)).save(png)
+    code, _, err = cli(["predict", tmp_path / "big.safetensors", png, "--out", png])
+    assert code == 2 and f"--out {png} is the same file as IMAGE {png};" in err
+    other = tmp_path / "other.safetensors"
+    other.write_bytes(model.read_bytes())
+    code, _, err = cli(["predict", model, "--data", files / "rows.npy", "--out", other])
+    assert code == 2 and err == (f"nnzero: error: --out {other} is an existing nnzero model file; add --force to "
+                                 "replace it with other content, or give another path\n")
+    code, out, _ = cli(["predict", model, "--data", files / "rows.npy", "--out", other, "--force"])
+    assert code == 0 and other.read_text().startswith("row,label,prob_0")
+
+
+def test_predict_leaves_out_the_named_label_column(files, cli):
+    nz.save(set_model([0, 1, 2]), files / "m.safetensors")
+    np.savetxt(files / "rows.csv", np.column_stack([np.arange(len(X)) % 3, X]), delimiter=",", fmt="%g")
+    code, with_labels, _ = cli(["predict", files / "m.safetensors", "--data", files / "rows.csv", "--label-column", "0"])
+    code2, plain, _ = cli(["predict", files / "m.safetensors", "--data", files / "rows.npy"])
+    assert code == code2 == 0 and with_labels == plain
+
+
+def test_predict_images_without_pillow_says_which_extra(files, cli, monkeypatch):
+    import sys
+
+    nz.save(set_model([0, 1, 2]), files / "m.safetensors")
+    monkeypatch.setitem(sys.modules, "nnzero.images", None)          # as if Pillow were missing
+    code, _, err = cli(["predict", files / "m.safetensors", files / "x.png"])
+    assert code == 2 and err.startswith("nnzero: error: reading images needs nnzero.images and Pillow (")
+    assert err.endswith("); pip install 'nnzero[image]'\n")
+
+
+@pytest.mark.parametrize("command, texts", [
+    ("evaluate", ["loss, accuracy, per-class metrics, confusion matrix", "a .safetensors model (or checkpoint) file",
+                  "a labelled CSV/NPZ file instead of a dataset", "print the results as JSON"]),
+    ("predict", ["predict labels and probabilities (rows or images)", "a .safetensors model file",
+                 "digit image files", "a CSV/NPY/NPZ file of rows to predict",
+                 "a CSV column to leave out (e.g. the labels of a file without a header: 0)",
+                 "write the CSV here instead of stdout",
+                 "replace an existing model file at --out (otherwise refused)", "classes shown per image (default 3)"]),
+])
+def test_help_shows_the_description_epilog_and_every_option(command, texts, cli, monkeypatch):
+    import importlib
+
+    monkeypatch.setenv("COLUMNS", "250")                              # no wrapping inside a help text
+    module = importlib.import_module(f"nnzero.cli.{command}")
+    code, out, _ = cli([command, "--help"])
+    assert code == 0 and out.startswith(f"usage: nnzero {command} [-h]") and " MODEL" in out.splitlines()[0]
+    # The description (refilled to the terminal's width: compared word by word); the examples line by line.
+    assert " ".join(module.DESCRIPTION.split()) in " ".join(out.split())
+    assert all(line in out.splitlines() for line in module.EPILOG.splitlines())
+    for text in texts[1:]:
+        assert text in out, text
+    code, out, _ = cli(["--help"])
+    assert code == 0 and texts[0] in out
+
+
+def test_evaluate_needs_labels_keeps_absent_classes_and_indents_json(files, cli):
+    nz.save(set_model(LABELS.tolist()), files / "m.safetensors")
+    code, _, err = cli(["evaluate", files / "m.safetensors", "--data", files / "rows.npy"])
+    assert code == 2 and err.startswith(f"nnzero: error: {files / 'rows.npy'}: has no labels")
+    # Only rows the model calls 3 or 5, labelled so: class 7 occurs nowhere, yet keeps its row and column.
+    pred = softmax_reference(X).argmax(axis=1)
+    keep = pred < 2
+    np.savez(files / "two.npz", X=X[keep], y=LABELS[pred[keep]])
+    code, out, _ = cli(["evaluate", files / "m.safetensors", "--data", files / "two.npz", "--json"])
+    report = json.loads(out)
+    n3, n5 = int((pred[keep] == 0).sum()), int((pred[keep] == 1).sum())
+    assert report["confusion_matrix"] == [[n3, 0, 0], [0, n5, 0], [0, 0, 0]] and report["support"] == [n3, n5, 0]
+    assert out.startswith('{\n "data": ') and out == json.dumps(report, indent=1) + "\n"
+
+
+def test_evaluate_defaults_to_the_test_split_of_the_models_dataset(tmp_path, cli):
+    (_, _), (Xt, yt) = nz.datasets.load_mnist()
+    r = np.random.default_rng(7)
+    weights = {"0.W": r.normal(scale=0.05, size=(784, 10)).astype(np.float32), "0.b": np.zeros(10, np.float32)}
+    model = nz.Sequential([nz.Dense(784, 10), nz.Softmax()]).build(seed=0)
+    model.set_weights(weights)
+    model.set_classes(None, classes=np.arange(10))
+    nz.save(model, tmp_path / "m.safetensors", preprocessing={"kind": "scale", "factor": 1 / 255},
+            dataset={"name": "mnist"})
+    code, out, _ = cli(["evaluate", tmp_path / "m.safetensors", "--json"])
+    z = (Xt.astype(np.float64) / 255) @ weights["0.W"] + weights["0.b"]
+    report = json.loads(out)
+    assert code == 0 and report["n"] == 10_000 and "test" in report["data"]
+    assert report["accuracy"] == pytest.approx(np.mean(z.argmax(axis=1) == yt), abs=2e-4)   # ties in float32
