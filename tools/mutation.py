@@ -18,7 +18,9 @@ survivors (equivalent mutants, or why a test does not pin them down).
 """
 
 import argparse
+import ast
 import datetime
+import difflib
 import json
 import os
 import re
@@ -96,6 +98,26 @@ def statuses(work, mutmut, env):
     return dict(re.findall(r"^\s*(\S+): (\S+)$", results, re.M))
 
 
+def mutant_diffs(work, files, names):
+    """{mutant name: diff of its function against the original}, read from mutmut's copy of each
+    file (where every mutant is a function ``<name>__mutmut_<n>`` beside ``<name>__mutmut_orig``);
+    a second per survivor, where ``mutmut show`` takes seconds."""
+    diffs = {}
+    for file in files:
+        src = (work / "mutants" / file).read_text()
+        lines = src.splitlines()
+        funcs = {node.name: lines[node.lineno - 1:node.end_lineno] for node in ast.walk(ast.parse(src))
+                 if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
+        for name in names:
+            short = name.rsplit(".", 1)[-1]
+            orig = funcs.get(short.rsplit("__mutmut_", 1)[0] + "__mutmut_orig")
+            if orig is None or short not in funcs:
+                continue
+            body = difflib.unified_diff(orig[1:], funcs[short][1:], file, file, n=1, lineterm="")
+            diffs[name] = f"# {name}\n" + "\n".join(body)
+    return diffs
+
+
 def run_module(name, files, tests, mutmut, children, keep=None):
     """Mutate ``files`` against ``tests``. With ``keep`` (a folder), the working copy stays there;
     a later call with the same folder reruns only the mutants that survived (or were not run)
@@ -116,12 +138,9 @@ def run_module(name, files, tests, mutmut, children, keep=None):
         if not stats_file.exists():
             return {"error": "mutmut produced no stats (did the clean test run fail?)"}
         stats = json.loads(stats_file.read_text())
-        survivors = []
-        for mutant, status in statuses(work, mutmut, env).items():
-            if status in ("survived", "timeout", "suspicious"):
-                diff = subprocess.run([mutmut, "show", mutant], cwd=work, env=env, capture_output=True,
-                                      text=True).stdout
-                survivors.append({"mutant": mutant, "status": status, "diff": diff.strip()})
+        left = {m: st for m, st in statuses(work, mutmut, env).items() if st in ("survived", "timeout", "suspicious")}
+        diffs = mutant_diffs(work, files, left)
+        survivors = [{"mutant": m, "status": st, "diff": diffs.get(m, "")} for m, st in left.items()]
     counts = {k: stats.get(k, 0) for k in COUNTS}
     reached = counts["killed"] + counts["survived"] + counts["timeout"] + counts["suspicious"]
     counts["score"] = round(counts["killed"] / reached, 4) if reached else None
