@@ -300,29 +300,50 @@ def test_predict_images_without_pillow_says_which_extra(files, cli, monkeypatch)
     assert err.endswith("); pip install 'nnzero[image]'\n")
 
 
-@pytest.mark.parametrize("command, texts", [
-    ("evaluate", ["loss, accuracy, per-class metrics, confusion matrix", "a .safetensors model (or checkpoint) file",
-                  "a labelled CSV/NPZ file instead of a dataset", "print the results as JSON"]),
-    ("predict", ["predict labels and probabilities (rows or images)", "a .safetensors model file",
-                 "digit image files", "a CSV/NPY/NPZ file of rows to predict",
-                 "a CSV column to leave out (e.g. the labels of a file without a header: 0)",
-                 "write the CSV here instead of stdout",
-                 "replace an existing model file at --out (otherwise refused)", "classes shown per image (default 3)"]),
+@pytest.mark.parametrize("command, summary, options", [
+    ("evaluate", "loss, accuracy, per-class metrics, confusion matrix", [
+        ("MODEL", "a .safetensors model (or checkpoint) file"),
+        ("--data FILE", "a labelled CSV/NPZ file instead of a dataset"),
+        ("--json", "print the results as JSON")]),
+    ("predict", "predict labels and probabilities (rows or images)", [
+        ("MODEL", "a .safetensors model file"), ("IMAGE", "digit image files"),
+        ("--data FILE", "a CSV/NPY/NPZ file of rows to predict"),
+        ("--label-column NAME|INDEX", "a CSV column to leave out (e.g. the labels of a file without a header: 0)"),
+        ("--out FILE", "write the CSV here instead of stdout"),
+        ("--force", "replace an existing model file at --out (otherwise refused)"),
+        ("--top K", "classes shown per image (default 3)")]),
 ])
-def test_help_shows_the_description_epilog_and_every_option(command, texts, cli, monkeypatch):
+def test_help_shows_the_description_examples_and_every_option(command, summary, options, cli, monkeypatch):
     import importlib
 
     monkeypatch.setenv("COLUMNS", "250")                              # no wrapping inside a help text
     module = importlib.import_module(f"nnzero.cli.{command}")
     code, out, _ = cli([command, "--help"])
-    assert code == 0 and out.startswith(f"usage: nnzero {command} [-h]") and " MODEL" in out.splitlines()[0]
+    lines = out.splitlines()
+    assert code == 0 and lines[0].startswith(f"usage: nnzero {command} [-h]")
     # The description (refilled to the terminal's width: compared word by word); the examples line by line.
     assert " ".join(module.DESCRIPTION.split()) in " ".join(out.split())
-    assert all(line in out.splitlines() for line in module.EPILOG.splitlines())
-    for text in texts[1:]:
-        assert text in out, text
+    assert all(line in lines for line in module.EPILOG.splitlines())
+    for option, text in options:          # "  OPTION METAVAR   help", the help on the next line if long
+        i = next(i for i, line in enumerate(lines) if line.strip().split("  ")[0] == option)
+        assert lines[i].strip()[len(option):].strip() in ("", text) and text in (
+            lines[i].strip()[len(option):].strip(), lines[i + 1].strip()), (option, lines[i:i + 2])
     code, out, _ = cli(["--help"])
-    assert code == 0 and texts[0] in out
+    assert code == 0 and any(line.split(None, 1) == [command, summary] for line in out.splitlines())
+
+
+def test_predict_shows_three_classes_per_image_by_default(tmp_path, cli):
+    Image = pytest.importorskip("PIL.Image")
+    pytest.importorskip("nnzero.images")
+    model = nz.Sequential([nz.Dense(784, 5), nz.Softmax()]).build(seed=0)
+    model.set_weights({"0.W": np.zeros((784, 5), np.float32), "0.b": np.zeros(5, np.float32)})
+    model.set_classes(None, classes=list("vwxyz"))
+    nz.save(model, tmp_path / "m.safetensors")
+    canvas = np.zeros((28, 28), np.uint8)
+    canvas[5:20, 12:16] = 255
+    Image.fromarray(canvas).save(tmp_path / "one.png")
+    code, out, _ = cli(["predict", tmp_path / "m.safetensors", tmp_path / "one.png"])
+    assert code == 0 and out == f"{tmp_path / 'one.png'}: v (20.0%), w (20.0%), x (20.0%)\n"
 
 
 def test_evaluate_needs_labels_keeps_absent_classes_and_indents_json(files, cli):
