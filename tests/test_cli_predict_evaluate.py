@@ -375,3 +375,19 @@ def test_evaluate_defaults_to_the_test_split_of_the_models_dataset(tmp_path, cli
     report = json.loads(out)
     assert code == 0 and report["n"] == 10_000 and "test" in report["data"]
     assert report["accuracy"] == pytest.approx(np.mean(z.argmax(axis=1) == yt), abs=2e-4)   # ties in float32
+
+
+def test_evaluate_maps_an_npy_file_instead_of_reading_it(files, cli, monkeypatch):
+    # `evaluate --data X.npy --labels y.npy` reads the rows batch by batch from a memory map, so a
+    # file larger than memory can be evaluated; the numbers equal an in-memory run (test_memmap.py).
+    from nnzero import rows
+    from nnzero.cli import common
+
+    nz.save(set_model(LABELS.tolist()), files / "m.safetensors")
+    np.save(files / "y.npy", LABELS[softmax_reference(X).argmax(axis=1)])
+    seen, real = [], common.model_inputs
+    monkeypatch.setattr(common, "model_inputs", lambda model, X, spec=None: seen.append(rows.is_lazy(X)) or real(
+        model, X, spec))
+    code, out, _ = cli(["evaluate", files / "m.safetensors", "--data", files / "rows.npy", "--labels", files / "y.npy",
+                        "--json"])
+    assert code == 0 and json.loads(out)["accuracy"] == 1.0 and seen == [True]
