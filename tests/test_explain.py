@@ -163,9 +163,9 @@ def _quoted_blocks():
     text = (ROOT / "docs" / "math.md").read_text(encoding="utf-8")
     for block in re.findall(r"```python\n(.*?)```", text, flags=re.S):
         head, *lines = block.splitlines()
-        m = re.fullmatch(r"# src/(nnzero/[\w/]+)\.py: ([\w.]+)", head.strip())
+        m = re.fullmatch(r"# (src/nnzero/[\w/]+|tests/\w+)\.py: ([\w.]+)", head.strip())
         assert m, f"docs/math.md code block must start with '# src/nnzero/<file>.py: <function>': {head!r}"
-        yield m.group(1).replace("/", "."), m.group(2), [ln for ln in lines if ln.strip()]
+        yield m.group(1), m.group(2), [ln for ln in lines if ln.strip()]
 
 
 def _code(line):
@@ -173,14 +173,27 @@ def _code(line):
     return line.split("  #")[0].strip()
 
 
+def _source(path, qualname):
+    """The source of function ``qualname`` in ``src/nnzero/...`` (imported) or ``tests/x.py`` (parsed)."""
+    if path.startswith("src/"):
+        obj = importlib.import_module(path[len("src/"):].replace("/", "."))
+        for part in qualname.split("."):
+            obj = getattr(obj, part)
+        return inspect.getsource(obj)
+    import ast
+
+    text = (ROOT / f"{path}.py").read_text(encoding="utf-8")
+    nodes = [n for n in ast.walk(ast.parse(text)) if isinstance(n, ast.FunctionDef) and n.name == qualname]
+    assert nodes, f"docs/math.md quotes {path}.py: {qualname}, which does not exist"
+    return ast.get_source_segment(text, nodes[0])
+
+
 def test_math_md_quotes_the_real_code():
     blocks = list(_quoted_blocks())
     assert len(blocks) >= 15
-    for module_name, qualname, lines in blocks:
-        obj = importlib.import_module(module_name)
-        for part in qualname.split("."):
-            obj = getattr(obj, part)
-        source = {_code(ln) for ln in inspect.getsource(obj).splitlines()}
+    for path, qualname, lines in blocks:
+        source = {_code(ln) for ln in _source(path, qualname).splitlines()}
+        module_name = path
         missing = [ln.strip() for ln in lines if _code(ln) not in source]
         assert not missing, f"docs/math.md quotes lines that are not in {module_name}.{qualname}: {missing}"
 

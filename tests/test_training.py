@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import nnzero as nz
-from nnzero import training
+from nnzero import engine, training
 
 
 
@@ -94,6 +94,25 @@ def test_callback_hooks_run_in_order(rng, blobs, small_net):
                        + [f"epoch_end {e} {keys}"])
     assert rec.events == ["train_begin", *epoch(0), *epoch(1), "train_end"]
     assert rec.model is model
+
+
+def test_batch_logs_carry_the_batch_accuracy(rng, blobs, small_net):
+    # on_batch_end's accuracy is the batch's own (from the logits of its training step, so with
+    # the weights before that step's update); weighted by batch size they make the epoch's.
+    X, y = blobs(rng, [0, 1, 2], n_per_class=20)         # 60 rows, batches of 25: 25, 25, 10
+    model = small_net(3)
+    begin, batches, epochs = [], [], []
+    cb = nz.LambdaCallback(on_train_begin=lambda logs: begin.append(logs),
+                           on_batch_end=lambda b, logs: batches.append(logs),
+                           on_epoch_end=lambda e, logs: epochs.append(logs))
+    model.fit(X, y, epochs=2, batch_size=25, callbacks=[cb], seed=0)
+    assert begin == [{"epochs": 2, "n_batches": 3, "start_epoch": 0}]
+    for e in range(2):
+        logs = batches[3 * e:3 * e + 3]
+        assert [b["size"] for b in logs] == [25, 25, 10]
+        assert all(0 <= b["accuracy"] <= 1 and (b["accuracy"] * b["size"]).is_integer() for b in logs)
+        correct = sum(round(b["accuracy"] * b["size"]) for b in logs)
+        assert correct / 60 == epochs[e]["accuracy"]
 
 
 def test_callback_can_stop_training(rng, blobs, small_net):
@@ -268,7 +287,7 @@ class Float64Tracer:
 
 def float64_report(loss, optimizer, rng, blobs):
     """Train one epoch on float32 data under both detectors; return what they found and every
-    parameter, gradient, optimizer-state array and layer buffer that is not float32."""
+    parameter, gradient and optimizer-state array that is not float32."""
     X, y = blobs(rng, [0, 1, 2], n_per_class=15)        # 45 rows, batches of 16: a short last one
     layers = [nz.Dense(4, 8), nz.LeakyReLU(0.1), nz.Dropout(0.3), nz.Dense(8, 6), nz.Tanh(),
               nz.Dense(6, 5), nz.Sigmoid(), nz.Dense(5, 3), nz.Softmax()]
@@ -292,8 +311,6 @@ def float64_report(loss, optimizer, rng, blobs):
 
     arrays = {**model.params, **{f"grad {k}": g for k, g in model.grads.items()},
               **{f"state {k}": s for k, s in optimizer.state.items()}}
-    for i, layer in enumerate(model.layers):
-        arrays.update({f"layer {i} buffer {k}": b for k, b in layer._buffers.items() if b.dtype != bool})
     return found, {k: a.dtype.name for k, a in arrays.items() if a.dtype != np.float32}
 
 
@@ -310,14 +327,22 @@ def test_float32_training_creates_no_float64_array(loss, make_optimizer, rng, bl
     assert len(optimizer.state) >= 8                     # its state exists, so it was checked
 
 
+def _float64_slot(self, name):
+    """A state slot kept in float64 (a bug the float64 checks must catch)."""
+    if name not in self.flat:
+        self.flat[name] = np.zeros(self.flat_p.shape)
+        self.opt.state.update({f"{name}.{k}": v for k, v in engine._split(self.flat[name], self.params).items()})
+    return self.flat[name]
+
+
 def test_the_float64_checks_catch_a_leak(monkeypatch, rng, blobs):
     # Prove the test above can fail. A float64 scalar in an update makes a float64 temporary
     # that the in-place subtraction silently casts back: only the Float64Alarm sees it.
-    def leaky_update(self, key, p, g, lr):
-        p -= np.float64(lr) * g
+    def leaky_update(self, g, lr):
+        self.flat_p -= np.float64(lr) * g
 
     with monkeypatch.context() as m:
-        m.setattr(nz.SGD, "_update", leaky_update)
+        m.setattr(engine._SGD, "update", leaky_update)
         found, _ = float64_report("mse", nz.SGD(0.01), rng, blobs)
     assert found and all(f.startswith("multiply.__call__ -> float64") for f in found)
 
@@ -330,8 +355,7 @@ def test_the_float64_checks_catch_a_leak(monkeypatch, rng, blobs):
 
     # A float64 optimizer state.
     with monkeypatch.context() as m:
-        m.setattr(nz.optimizers.Optimizer, "_slot", lambda self, name, key, like: self.state.setdefault(
-            f"{name}.{key}", np.zeros(like.shape)))
+        m.setattr(engine._Update, "slot", _float64_slot)
         found, wrong = float64_report("mse", nz.SGD(0.01, momentum=0.5), rng, blobs)
     assert found and wrong == {f"state velocity.{k}": "float64" for k in ("0.W", "0.b", "3.W", "3.b",
                                                                           "5.W", "5.b", "7.W", "7.b")}

@@ -17,7 +17,6 @@ def _float64_copy(model):
     for layer in layers:
         layer.params = {k: v.astype(np.float64) for k, v in layer.params.items()}
         layer.grads = {k: np.zeros_like(v) for k, v in layer.params.items()}
-        layer._buffers = {}
     net = type(model)(layers, loss=model.loss, dtype="float64")
     net.built = True
     net.classes_ = model.classes_

@@ -8,9 +8,10 @@ Every layer maps a batch of rows to a batch of rows::
 Parameters and their gradients live in two dicts with the same keys (``params["W"]``,
 ``grads["W"]``). The derivative of each rule sits right under it.
 
-Speed: with ``training=True`` a layer writes into buffers it reuses from batch to batch (the
-arrays it returns are overwritten by its next call), and keeps the little it needs for
-``backward``. With ``training=False`` (inference) it allocates fresh arrays and keeps nothing.
+This is the plain code, written to be read: with ``training=True`` a layer keeps what its
+``backward`` needs; with ``training=False`` (inference) it keeps nothing. ``fit`` runs the same
+arithmetic through its fast path (``nnzero.engine``: reused buffers, one parameter vector), and
+tests check that both give the same bits.
 """
 
 import numpy as np
@@ -32,37 +33,25 @@ class Layer:
     - ``config()`` its constructor arguments, so a model file can rebuild it (see :func:`register`).
 
     ``n_in``: the input features the layer requires, when it fixes them (Dense does); the first
-    such layer sets the model's input size. ``input_grad``: Sequential sets it to False on the
-    first layer with parameters, whose dL/dX nothing consumes (it may then return None).
+    such layer sets the model's input size.
     """
 
     n_in = None
-    input_grad = True
 
     def __init__(self):
         self.params = {}
         self.grads = {}
-        self._buffers = {}
-
-    # -- helpers ------------------------------------------------------------------------------
-    def _buffer(self, name, shape, dtype, fill=None):
-        """A reusable array for the training hot path, one per (name, shape, dtype): the full
-        batches and the last, shorter one each keep their own. ``fill``: its constant value."""
-        key = (name, shape, np.dtype(dtype).char)
-        buf = self._buffers.get(key)
-        if buf is None:
-            buf = self._buffers[key] = np.empty(shape, dtype=dtype)
-            if fill is not None:
-                buf.fill(fill)
-        return buf
 
     def __getstate__(self):
-        # Pickles (scikit-learn users rely on them) carry parameters, not training scratch space.
+        # Pickles (scikit-learn users rely on them) carry parameters, not what a training pass
+        # kept for its backward.
         state = dict(self.__dict__)
-        state["_buffers"] = {}
-        for name in ("_x", "_mask", "_scale", "_a", "_p", "_slope"):
+        for name in self.caches:
             state.pop(name, None)
         return state
+
+    #: Attributes a training-mode ``forward`` keeps for ``backward`` (left out of pickles).
+    caches = ("_x", "_mask", "_scale", "_a", "_p", "_slope")
 
     def parameter_shapes(self, n_in):
         """The parameters this layer declares for ``n_in`` input features: {name: shape}."""
@@ -75,7 +64,6 @@ class Layer:
     def build(self, n_in, rng, dtype):
         """Create the declared parameters (and zero gradients); return the output size."""
         n_out = self.output_size(n_in)
-        self._buffers = {}
         self.params = self.init_parameters(self.parameter_shapes(n_in), rng, dtype)
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
         return n_out
@@ -121,26 +109,16 @@ class Dense(Layer):
         return self.n_out
 
     def forward(self, x, training=False):
-        W, b = self.params["W"], self.params["b"]
         if x.ndim != 2 or x.shape[1] != self.n_in:
             raise ShapeError(f"Dense expected {self.n_in} input features, got shape {x.shape}")
-        if not training:
-            z = x @ W                                           # (n, d_in)·(d_in, d_out)
-            z += b                                              # in place: no second (n, d_out) array
-            return z
-        self._x = x
-        z = np.matmul(x, W, out=self._buffer("z", (x.shape[0], self.n_out), W.dtype))
-        z += b
-        return z
+        if training:
+            self._x = x
+        return x @ self.params["W"] + self.params["b"]         # (n, d_in)·(d_in, d_out) + (d_out,)
 
     def backward(self, grad_out):
-        x, W = self._x, self.params["W"]
-        np.matmul(x.T, grad_out, out=self.grads["W"])          # (d_in, n)·(n, d_out)
-        np.sum(grad_out, axis=0, out=self.grads["b"])
-        if not self.input_grad:
-            return None
-        dx = self._buffer("dx", x.shape, W.dtype)
-        return np.matmul(grad_out, W.T, out=dx)                 # (n, d_out)·(d_out, d_in)
+        self.grads["W"] = self._x.T @ grad_out                  # (d_in, n)·(n, d_out)
+        self.grads["b"] = grad_out.sum(axis=0)                  # (d_out,)
+        return grad_out @ self.params["W"].T                    # (n, d_out)·(d_out, d_in)
 
     def config(self):
         return {"n_in": self.n_in, "n_out": self.n_out, "init": self.init}
@@ -150,17 +128,12 @@ class ReLU(Layer):
     """a = max(z, 0);  da/dz = 1 where z > 0, else 0 (we take 0 at the kink)."""
 
     def forward(self, x, training=False):
-        # Against an array of zeros NumPy runs its SIMD loop; against the scalar 0, a loop
-        # 2-3x slower (measured on (128, 256) float32). A row of zeros, broadcast, is nearly as fast.
-        if not training:
-            return np.maximum(x, np.zeros(x.shape[-1:], x.dtype))
-        zeros = self._buffer("zeros", x.shape, x.dtype, fill=0)
-        out = np.maximum(x, zeros, out=self._buffer("out", x.shape, x.dtype))
-        self._mask = np.greater(x, 0, out=self._buffer("mask", x.shape, bool))
-        return out
+        if training:
+            self._mask = x > 0
+        return np.maximum(x, 0)
 
     def backward(self, grad_out):
-        return np.multiply(grad_out, self._mask, out=self._buffer("g", grad_out.shape, grad_out.dtype))
+        return grad_out * self._mask
 
 
 class LeakyReLU(Layer):
@@ -263,24 +236,27 @@ class Dropout(Layer):
             return x
         if self.rng is None:
             raise ConfigError("Dropout needs a Generator: train it through Sequential.fit")
-        # m_ij = [u_ij ≥ rate] with u_ij uniform on 32 bits: the generator's raw 64-bit words,
-        # split in two, 2-3x faster than drawing floats (rate honoured to 2⁻³², finer than float32).
-        n = x.size
-        bits = self.rng.bit_generator.random_raw((n + 1) // 2).view(np.uint32)[:n].reshape(x.shape)
-        scale = self._buffer("scale", x.shape, x.dtype)
-        # scale = m / (1 − rate), built in place: 1/(1−rate) where kept, 0 where dropped.
-        np.greater_equal(bits, round(self.rate * 2**32), out=scale, casting="unsafe")
-        scale *= x.dtype.type(1 / (1 - self.rate))
-        self._scale = scale
-        return np.multiply(x, scale, out=self._buffer("out", x.shape, x.dtype))
+        m = keep_mask(self.rng, x.shape, self.rate)
+        self._scale = m * x.dtype.type(1 / (1 - self.rate))   # m / (1 − rate): 0 or 1/(1 − rate)
+        return x * self._scale
 
     def backward(self, grad_out):
         if self._scale is None:
             return grad_out
-        return np.multiply(grad_out, self._scale, out=self._buffer("g", grad_out.shape, grad_out.dtype))
+        return grad_out * self._scale
 
     def config(self):
         return {"rate": self.rate}
+
+
+def keep_mask(rng, shape, rate):
+    """m_ij = [u_ij ≥ rate], u_ij uniform on [0, 1) to 32 bits: True with probability 1 − rate.
+
+    The u_ij are the generator's raw 64-bit words split in two, 2-3x faster than drawing floats
+    (and the rate is honoured to 2⁻³², finer than float32); fit's fast path draws the same way."""
+    n = int(np.prod(shape))
+    bits = rng.bit_generator.random_raw((n + 1) // 2).view(np.uint32)[:n].reshape(shape)
+    return bits >= round(rate * 2**32)
 
 
 ACTIVATIONS = {"relu": ReLU, "leaky_relu": LeakyReLU, "tanh": Tanh, "sigmoid": Sigmoid}

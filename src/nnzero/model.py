@@ -11,7 +11,7 @@ through its public surface); ``Sequential.fit`` hands over to it.
 import numpy as np
 
 from . import layers as L
-from . import losses, training
+from . import engine, losses, training
 from .callbacks import History
 from .errors import ConfigError, DataError, NotFittedError, ShapeError
 from .rows import as_lazy, is_lazy
@@ -61,14 +61,9 @@ class Sequential:
         self.body = layers[:-1] if self.fused_softmax else layers
         # Shapes are checked now, so a 784→256 followed by a 128→10 fails at construction.
         n = self.n_features = sized[0].n_in
-        first = None
         for layer in layers:
-            if first is None and layer.parameter_shapes(n):
-                first = layer
             n = layer.output_size(n)
         self.n_outputs = n
-        if first is not None:
-            first.input_grad = False     # no layer below it learns: its dL/dX is not needed
 
     @property
     def is_classifier(self):
@@ -80,45 +75,8 @@ class Sequential:
         n = self.n_features
         for layer in self.layers:
             n = layer.build(n, rng, self.dtype)
-        self._pack()
         self.built = True
         return self
-
-    def _pack(self):
-        """Move every parameter into one contiguous vector and every gradient into another; the
-        layers keep views into them, values unchanged. The optimizer then updates the whole
-        network with a few NumPy calls over two long vectors (see ``Optimizer.step``) instead of
-        a few calls per array (the update took 17 % less time on the benchmark network)."""
-        size = sum(p.size for p in self.params.values())
-        flat_p, flat_g = np.empty(size, self.dtype), np.empty(size, self.dtype)
-        offset = 0
-        for layer in self.layers:
-            for k, p in layer.params.items():
-                view_p = flat_p[offset:offset + p.size].reshape(p.shape)
-                view_g = flat_g[offset:offset + p.size].reshape(p.shape)
-                view_p[...], view_g[...] = p, layer.grads[k]
-                layer.params[k], layer.grads[k] = view_p, view_g
-                offset += p.size
-        self._flat = (flat_p, flat_g, list(self.params.values()), list(self.grads.values()))
-
-    def flat_parameters(self):
-        """(parameters, gradients) as two vectors of which the arrays in ``params`` and ``grads``
-        are consecutive views, in order; None if a layer's arrays were replaced since."""
-        flat = getattr(self, "_flat", None)
-        if flat is None:
-            return None
-        flat_p, flat_g, views_p, views_g = flat
-        params, grads = self.params, self.grads
-        same = len(params) == len(views_p) and all(
-            a is b for a, b in zip((*params.values(), *grads.values()), (*views_p, *views_g)))
-        return (flat_p, flat_g) if same else None
-
-    def __getstate__(self):
-        # A pickle or copy stores each parameter on its own (views of the vector would come back
-        # as separate arrays); fit packs the copy's parameters again.
-        state = dict(self.__dict__)
-        state.pop("_flat", None)
-        return state
 
     def require_built(self):
         if not self.built:
@@ -173,8 +131,6 @@ class Sequential:
         """Backpropagate dL/d(forward's output) through the layers, filling every ``grads``."""
         for layer in reversed(self.body):
             grad = layer.backward(grad)
-            if grad is None:      # the first layer with parameters skips dL/dX: nothing needs it
-                break
         return grad
 
     # -- input checking ----------------------------------------------------------------------------
@@ -260,10 +216,11 @@ class Sequential:
 
     # -- inference (stores nothing) ---------------------------------------------------------------
     def _outputs(self, X, batch_size=4096):
-        """``forward`` over X in chunks, in inference mode."""
+        """``forward`` over X in chunks, in inference mode (through ``engine.infer``: the same
+        bits as ``forward``, with fewer temporary arrays)."""
         self.require_built()
         X = self.check_X(X)
-        return np.concatenate([self.forward(X[i:i + batch_size]) for i in range(0, len(X), batch_size)])
+        return engine.infer(self.body, X, self.n_outputs, self.dtype, batch_size)
 
     def predict_proba(self, X):
         """Class probabilities (n, C), rows summing to 1: the max-shifted softmax of the logits."""

@@ -15,7 +15,7 @@ tensor bytes, everything after the header, so a flipped bit in the weights is ca
 (files written before it existed have none and load as before). A checkpoint adds ``checkpoint`` (epoch,
 total epochs, batch size, optimizer name/config/step count, the PCG64 state of the training
 stream as decimal strings, early-stopping settings) and the tensors ``optimizer.<slot>.<param>``
-(the slots the optimizer class declares: Adam's m_sum and v_sum, SGD's velocity) and ``early_stopping.<param>`` (the best weights so far).
+(the slots fit's engine keeps for the optimizer, ``engine.saved_slots``: Adam's m_sum and v_sum, SGD's velocity) and ``early_stopping.<param>`` (the best weights so far).
 
 Reading checks before it allocates: the file size, the header length, the JSON (no NaN, no
 duplicate keys), each tensor's dtype, shape and byte range (they must tile the data exactly),
@@ -30,7 +30,7 @@ import re
 
 import numpy as np
 
-from . import budget, optimizers, preprocessing
+from . import budget, engine, optimizers, preprocessing
 from .callbacks import HISTORY_KEYS
 from .errors import ModelFileError, NnzeroError
 from .safety import check_input
@@ -176,14 +176,14 @@ def is_int(v, low):
 
 def expected_tensors(model, doc, optimizer=None):
     """{name: (dtype, shape)} implied by the architecture (and, for a checkpoint, the state
-    slots its ``optimizer`` declares), computed before any weight is allocated."""
+    slots fit keeps for its ``optimizer``), computed before any weight is allocated."""
     dtype = MODEL_DTYPES[model.dtype.name]
     params = model.parameter_shapes()          # as the layers declare them
     expected = {k: (dtype, s) for k, s in params.items()}
     ckpt = doc.get("checkpoint")
     if doc["kind"] == "checkpoint":
         spec = ckpt["optimizer"]
-        slots = optimizer.active_slots()
+        slots = engine.saved_slots(optimizer)
         if spec["t"] > 0:          # slots are created at the first step, for every parameter
             expected.update({f"optimizer.{s}.{k}": (dtype, sh) for s in slots for k, sh in params.items()})
         es = ckpt["early_stopping"]

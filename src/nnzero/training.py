@@ -8,9 +8,10 @@ independent Generators are spawned: weight initialisation, the validation split,
 training stream (shuffling and dropout). Keeping the split apart from the stream is what lets a
 checkpoint resume exactly: the split is recomputed from the seed, the stream's state is saved.
 
-Speed (the one place that cares): batches are gathered with ``np.take(..., out=buffer)`` into
-one preallocated array, layers reuse their buffers, the optimizer updates in place. Per batch,
-the Python work is a few calls per layer, independent of the batch size and layer widths.
+Speed: the loop runs each step through its :class:`~nnzero.engine.Engine` (the same arithmetic
+as the plain layers and optimizers, with reused buffers and one parameter vector) and gathers
+batches with ``np.take(..., out=buffer)`` into one preallocated array. Per batch, the Python
+work is a few calls per layer, independent of the batch size and layer widths.
 """
 
 import math
@@ -23,6 +24,7 @@ import numpy as np
 
 from . import optimizers
 from .callbacks import History
+from .engine import Engine
 from .diagnostics import Diagnostics
 from .divergence import LossWatch, likely_cause
 from .errors import ConfigError, DataError, ShapeError, TrainingDivergedError
@@ -208,10 +210,8 @@ class Run:
     good_state: dict = None
 
     def __post_init__(self):
-        # Fetched once: the optimizer updates these arrays in place, as one vector when the
-        # model's parameters are packed (see Sequential._pack), array by array otherwise.
-        self.params, self.grads = self.model.params, self.model.grads
-        self.flat = self.model.flat_parameters()
+        self.engine = Engine(self.model, self.optimizer)     # the fast path: see nnzero.engine
+        self.params = self.engine.params
 
     @property
     def n_batches(self):
@@ -286,8 +286,6 @@ def _prepare(model, X, y, *, epochs, batch_size, optimizer, validation_data, val
         rng.bit_generator.state = resume["rng_state"]
     model.history = history
     bs = len(X) if batch_size is None else min(batch_size, len(X))
-    if getattr(model, "_flat", None) is None:
-        model._pack()                       # e.g. an unpickled model: one vector again
     # A finite loss that explodes is divergence too.
     watch = LossWatch(math.log(model.n_outputs) if model.is_classifier and model.n_outputs > 1 else 0.0)
     return Run(model=model, optimizer=optimizer, X=X, target=target, weight=weight, val=val, rng=rng,
@@ -323,7 +321,8 @@ def _fit(model, X, y, **settings):
     model.stop_training = False
     for cb in run.callbacks:
         cb.model = model
-    _call(run.callbacks, "on_train_begin", {} if settings["resume"] is None else {"resume": settings["resume"]})
+    begin = {"epochs": run.epochs, "n_batches": run.n_batches, "start_epoch": start}
+    _call(run.callbacks, "on_train_begin", begin if settings["resume"] is None else {**begin, "resume": settings["resume"]})
     try:
         for epoch in range(start, run.epochs):
             _run_epoch(run, epoch)
@@ -387,23 +386,24 @@ def _batch(run, order, b):
 
 def _step(run, epoch, b, xb, tb, wb, totals):
     """One gradient step on batch ``b``:  logits = forward(X_B);  L, G = loss(logits, y_B);
-    backward(G);  optimizer.step(params, grads, lr(epoch + b/n_batches))."""
-    model, optimizer, m = run.model, run.optimizer, len(xb)
+    backward(G);  optimizer.step(params, grads, lr(epoch + b/n_batches)) — through the engine."""
+    model, optimizer, engine, m = run.model, run.optimizer, run.engine, len(xb)
     _call(run.callbacks, "on_batch_begin", b, {"size": m})
-    out = model.forward(xb, training=True)
-    if model.is_classifier:
-        totals["correct"] += int(np.count_nonzero(out.argmax(axis=1) == tb))
+    out = engine.forward(xb)
+    right = int(np.count_nonzero(out.argmax(axis=1) == tb)) if model.is_classifier else 0
+    totals["correct"] += right
     loss, g = model.loss.loss_and_grad(out, tb, wb, out=run.buffers["g"][:m])
     grown = run.watch.batch(loss) if math.isfinite(loss) else f"the loss became {loss}"
     if grown is not None:
         _diverge(run, epoch, b, grown, totals["lr"])
     totals["loss"] += loss * m
     totals["seen"] += m
-    model.backward(g)
+    engine.backward(g)
     totals["lr"] = lr = optimizer.lr_at(epoch + b / run.n_batches, run.epochs)
-    optimizer.step(run.params, run.grads, lr, flat=run.flat)
+    engine.step(lr)
     run.progress.batch_end(b, totals["loss"] / totals["seen"], totals["correct"] / totals["seen"])
-    _call(run.callbacks, "on_batch_end", b, {"loss": loss, "size": m})
+    _call(run.callbacks, "on_batch_end", b, {"loss": loss, "size": m,
+                                              "accuracy": right / m if model.is_classifier else math.nan})
 
 
 def _diverge(run, epoch, batch, what, lr):
