@@ -143,11 +143,14 @@ def run(args, extra_callbacks=()):
         init = train_start.init_model(args, settings) if args.init_from else None
     out, ckpt_path = _outputs(args, settings, source)   # before any work: never train for nothing
     data = _load_data(source, seed)
+    split = train_start.validation_rows(data["train"][1], settings["validation_split"], seed)
     why = None
     if resume is None and init is not None:
         spec, why = init.metadata.get("preprocessing") or preprocessing.NONE, f"as in {args.init_from}"
-    elif resume is None:
-        spec, why = train_start.choose_preprocessing(args, spec, source, data["train"][0])
+    elif resume is None:                       # fitted to the training rows, not the validation rows
+        X_fit = data["train"][0] if split is None else data["train"][0][split[0]]
+        spec, why = train_start.choose_preprocessing(args, spec, source, X_fit)
+        del X_fit
     if resume is not None and data["sha256"] != (doc["dataset"] or {}).get("sha256"):
         raise DataError(f"the training data differ from the data of the checkpoint {args.resume} "
                         "(sha256 mismatch); resume needs the same data")
@@ -167,6 +170,10 @@ def run(args, extra_callbacks=()):
     else:
         classes = None
     X_train = common.model_inputs(model, X_train, spec)
+    validation = None
+    if split is not None:
+        validation = (X_train[split[1]], y_train[split[1]])
+        X_train, y_train = X_train[split[0]], y_train[split[0]]
     settings.update(out=str(out), checkpoint=str(ckpt_path))
     dataset_meta = {k: v for k, v in data.items() if k not in ("train", "test")}
     meta = {"preprocessing": spec, "training": settings, "dataset": dataset_meta}
@@ -191,7 +198,7 @@ def run(args, extra_callbacks=()):
             es.on_train_end()
         else:
             model.fit(X_train, y_train, epochs=settings["epochs"], batch_size=settings["batch_size"],
-                      optimizer=optimizer, validation_split=settings["validation_split"], callbacks=callbacks,
+                      optimizer=optimizer, validation_data=validation, callbacks=callbacks,
                       seed=seed, verbose=0 if args.quiet or per_run else 1, classes=classes, resume=resume,
                       diagnostics=bool(getattr(args, "diagnostics", False)), augment=augment)
         _test_and_save(model, data, spec, settings, out, meta)

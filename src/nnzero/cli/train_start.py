@@ -1,6 +1,7 @@
 """What a training run starts from, and the start lines that say so: the weights of
---init-from (a warm start), the input preprocessing (the flag's, the recipe's, or one chosen
-from the data), and the banner naming network, data, optimisation and preprocessing."""
+--init-from (a warm start), the rows held out for validation, the input preprocessing (the
+flag's, the recipe's, or one chosen from the training rows), and the banner naming network,
+data, optimisation and preprocessing."""
 
 import hashlib
 import sys
@@ -40,6 +41,21 @@ def init_model(args, settings):
                     init_from={"path": str(Path(args.init_from).resolve()), "sha256": digest,
                                "test_accuracy": (model.metadata.get("training") or {}).get("test_accuracy")})
     return model
+
+
+def validation_rows(y, fraction, seed):
+    """(fit_rows, val_rows): the indices of the rows to train on and those held out for
+    validation, or None without a split. The CLI splits before it fits the preprocessing, so
+    that standardize's mean and std come from the training rows only (the held-out rows must not
+    leak into what the model sees). The rows are those ``fit(validation_split=fraction,
+    seed=seed)`` would hold out (its second spawned stream), so checkpoints written when fit
+    split the data resume exactly; tests/test_preprocessing.py checks the two agree."""
+    if not fraction:
+        return None
+    from ..training import stratified_split
+
+    stream = np.random.SeedSequence(seed).spawn(3)[1]
+    return stratified_split(np.asarray(y), fraction, np.random.Generator(np.random.PCG64(stream)))
 
 
 def choose_preprocessing(args, recipe_spec, source, X):
