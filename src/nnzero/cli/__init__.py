@@ -79,7 +79,7 @@ def _main(argv):
     try:
         return args.run(args) or 0
     except NnzeroError as exc:
-        print(f"nnzero: error: {_one_line(exc)}", file=sys.stderr)
+        _say(f"nnzero: error: {_one_line(exc)}")
         return 2
     except BrokenPipeError:
         # The reader went away (e.g. `nnzero predict ... | head`): stop quietly, and point stdout
@@ -89,20 +89,20 @@ def _main(argv):
         return 1
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
-        print(f"nnzero: error: {where}{_one_line(exc.strerror or exc)}", file=sys.stderr)
+        _say(f"nnzero: error: {where}{_one_line(exc.strerror or exc)}")
         return 2
     except MemoryError:
-        print("nnzero: error: out of memory; use less data or a smaller network "
-              "(NNZERO_MAX_BYTES sets how much the readers may allocate)", file=sys.stderr)
+        _say("nnzero: error: out of memory; use less data or a smaller network "
+             "(NNZERO_MAX_BYTES sets how much the readers may allocate)")
         return 2
 
 
 def _say(line):
-    """One line on stderr, even when the terminal has gone (SIGHUP): then it is dropped."""
-    try:
-        print(line, file=sys.stderr, flush=True)
-    except (OSError, ValueError):
-        pass
+    """One message on stderr: one line in a log, wrapped between words on a terminal (see
+    :mod:`nnzero.cli.terminal`); dropped when the terminal has gone (SIGHUP)."""
+    from . import terminal
+
+    terminal.say(line)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):

@@ -15,7 +15,7 @@ import numpy as np
 from .. import preprocessing, rows, safety, search
 from .._atomic import atomic_write
 from ..errors import ConfigError, DataError
-from . import augment_flags, common, train, train_start
+from . import augment_flags, common, terminal, train, train_start
 
 DESCRIPTION = """\
 Train one network per combination of settings, score each on validation rows, rank them, and
@@ -188,8 +188,8 @@ def run(args):
         bar.close()
         finished = getattr(exc, "results", [])
         _write_results(out_dir, finished, space)
-        print(f"nnzero: interrupted; {len(finished)} of {len(jobs)} trials finished, their results are in "
-              f"{out_dir / 'results.csv'}", file=sys.stderr)
+        terminal.say(f"nnzero: interrupted; {len(finished)} of {len(jobs)} trials finished, their results "
+                     f"are in {out_dir / 'results.csv'}")
         return 130
     bar.close()
     seconds = time.perf_counter() - t0

@@ -13,7 +13,7 @@ from ..callbacks import EarlyStopping, History
 from ..errors import ConfigError, DataError, TrainingDivergedError
 from ..layers import ACTIVATIONS
 from ..optimizers import OPTIMIZERS, SCHEDULES
-from . import augment_flags, common, signals, train_start
+from . import augment_flags, common, signals, terminal, train_start
 from . import recorded as recorded_checks
 from .checkpointing import Checkpointer
 from .progress import EpochProgress
@@ -412,15 +412,13 @@ def _interrupted(model, checkpointer, settings, exc):
     state = model.train_state
     what = signals.name(exc)
     if state is None or state["epoch"] == 0:
-        print(f"nnzero: {what} before the first epoch finished; nothing saved", file=sys.stderr)
+        terminal.say(f"nnzero: {what} before the first epoch finished; nothing saved")
         return signals.exit_code(exc)
     with contextlib.suppress(OSError):
         sys.stderr.flush()
     checkpointer.save()
     path = checkpointer.path
-    try:
-        print(f"nnzero: {what}; saved a checkpoint after epoch {state['epoch']} of {settings['epochs']} "
-              f"to {path}; continue with: nnzero train --resume {path}", file=sys.stderr)
-    except OSError:
-        pass                                    # SIGHUP: the terminal is gone, the file is saved
+    # (SIGHUP: the terminal may be gone; then the line is dropped, the file is saved.)
+    terminal.say(f"nnzero: {what}; saved a checkpoint after epoch {state['epoch']} of {settings['epochs']} "
+                 f"to {path}; continue with: nnzero train --resume {path}")
     return signals.exit_code(exc)
