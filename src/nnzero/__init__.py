@@ -35,10 +35,6 @@ __all__ = [
 ]
 
 
-# ``nz.io`` was the old name of nnzero.serialization (it shadowed the standard library's io);
-# kept as an alias so code written before the rename still runs.
-io = serialization
-
 # Interop leaves (ONNX export; networks from scikit-learn and PyTorch) load on first use.
 _LEAVES = {"export_onnx": ".export", "from_sklearn": ".convert", "from_torch": ".convert"}
 

@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from .. import serialization, metrics
+from .. import console, metrics, serialization
 from . import common
 
 DESCRIPTION = """\
@@ -70,6 +70,6 @@ def _text(r, path):
     macro = [np.nanmean([v for v in r[k] if v is not None]) if any(v is not None for v in r[k]) else None
              for k in ("precision", "recall", "f1")]
     rows.append(["macro avg", *(common.fmt(v) for v in macro), str(r["n"])])
-    lines += ["", common.table(rows), "", "confusion matrix (rows: true class, columns: predicted)"]
-    lines.append(common.table([["true \\ pred", *names], *([n, *map(str, row)] for n, row in zip(names, cm))]))
+    lines += ["", console.table(rows), "", "confusion matrix (rows: true class, columns: predicted)"]
+    lines.append(console.table([["true \\ pred", *names], *([n, *map(str, row)] for n, row in zip(names, cm))]))
     return "\n".join(lines)

@@ -100,7 +100,7 @@ class _Stream(Callback):
 
     def on_train_begin(self, logs=None):
         resume = (logs or {}).get("resume")
-        self.t0, self.epoch0 = time.perf_counter(), int(resume["epoch"]) if resume else 0
+        self.t0, self.epoch0 = time.perf_counter(), int(resume.epoch) if resume else 0
         self.smooth, self.last_emit = None, 0.0
         self.job.epoch = self.epoch0
         self.job._started.set()
