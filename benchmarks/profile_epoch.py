@@ -4,8 +4,8 @@
 
 Three views of the same epoch, after one warm-up epoch (buffers allocated, Adam state built):
 
-1. Breakdown by step, measured inside a real ``fit`` epoch by wrapping each layer's
-   ``forward``/``backward``, the loss and ``optimizer.step`` with timers. "loop" is what is left:
+1. Breakdown by step, measured inside a real ``fit`` epoch by wrapping the engine's kernels
+   (``forward``/``backward`` of each layer), the loss and the optimizer update with timers. "loop" is what is left:
    shuffling, the batch gather, the accuracy count, Python overhead of the loop.
 2. The floor: the epoch's eight matrix products per batch (3 forward, 3 weight gradients, 2 input
    gradients; the first layer's input gradient is skipped) replayed alone on the same shapes,
@@ -51,18 +51,28 @@ def timed(fn, key, totals):
 
 
 def breakdown(model, opt, X, y, bs):
-    """Seconds per step of one epoch, from timers wrapped around the model's own objects."""
+    """Seconds per step of one epoch, from timers wrapped around the engine's kernels (fit's fast
+    path: nnzero/engine.py), the loss and the optimizer update."""
+    from nnzero import training
+
     totals = defaultdict(float)
-    for i, layer in enumerate(model.layers):
-        name = f"{i}:{type(layer).__name__}"
-        layer.forward = timed(layer.forward, f"{name}.forward", totals)
-        layer.backward = timed(layer.backward, f"{name}.backward", totals)
+
+    class TimedEngine(training.Engine):
+        def __init__(self, model, optimizer):
+            super().__init__(model, optimizer)
+            for i, kernel in enumerate(self.kernels):
+                name = f"{i}:{type(kernel.layer).__name__}"
+                kernel.forward = timed(kernel.forward, f"{name}.forward", totals)
+                kernel.backward = timed(kernel.backward, f"{name}.backward", totals)
+            self.step = timed(self.step, "optimizer update", totals)
+
     model.loss.loss_and_grad = timed(model.loss.loss_and_grad, "loss_and_grad", totals)
-    opt.step = timed(opt.step, "optimizer.step", totals)
-    h = model.fit(X, y, epochs=1, batch_size=bs, optimizer=opt, seed=1)
-    for obj in (*model.layers, model.loss, opt):    # drop the instance wrappers again
-        for attr in ("forward", "backward", "loss_and_grad", "step"):
-            obj.__dict__.pop(attr, None)
+    plain, training.Engine = training.Engine, TimedEngine
+    try:
+        h = model.fit(X, y, epochs=1, batch_size=bs, optimizer=opt, seed=1)
+    finally:
+        training.Engine = plain
+        model.loss.__dict__.pop("loss_and_grad", None)
     epoch = h["time"][-1]
     totals["loop (shuffle, gather, accuracy, Python)"] = epoch - sum(totals.values())
     return epoch, dict(totals)

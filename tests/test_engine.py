@@ -168,3 +168,19 @@ def test_the_state_survives_a_restore_and_a_pickle(rng):
     again.fit(X, y, epochs=4, batch_size=16, optimizer=pickle.loads(pickle.dumps(opt)), resume=state, verbose=0)
     for k, p in straight.params.items():
         assert p.tobytes() == again.params[k].tobytes(), k
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_inference_gives_forwards_bits(dtype):
+    # predict/predict_proba go through engine.infer (in-place bias and ReLU, Dropout skipped):
+    # the same bits as the plain forward, chunk by chunk, and the input is left untouched.
+    X, _ = _data(dtype, n=300)
+    model = _net(dtype).build(seed=1)
+    before = X.copy()
+    plain = np.concatenate([model.forward(X[i:i + 128]) for i in range(0, len(X), 128)])
+    assert engine.infer(model.body, X, 3, model.dtype, batch_size=128).tobytes() == plain.tobytes()
+    assert model._outputs(X).tobytes() == model.forward(X).tobytes()
+    assert X.tobytes() == before.tobytes()
+    relu_first = nz.Sequential([nz.ReLU(), nz.Dense(6, 3)], loss="mse", dtype=dtype).build(seed=0)
+    assert relu_first.predict(X).tobytes() == relu_first.forward(X).tobytes()
+    assert X.tobytes() == before.tobytes()                      # ReLU on the input: not in place

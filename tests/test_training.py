@@ -96,6 +96,25 @@ def test_callback_hooks_run_in_order(rng, blobs, small_net):
     assert rec.model is model
 
 
+def test_batch_logs_carry_the_batch_accuracy(rng, blobs, small_net):
+    # on_batch_end's accuracy is the batch's own (from the logits of its training step, so with
+    # the weights before that step's update); weighted by batch size they make the epoch's.
+    X, y = blobs(rng, [0, 1, 2], n_per_class=20)         # 60 rows, batches of 25: 25, 25, 10
+    model = small_net(3)
+    begin, batches, epochs = [], [], []
+    cb = nz.LambdaCallback(on_train_begin=lambda logs: begin.append(logs),
+                           on_batch_end=lambda b, logs: batches.append(logs),
+                           on_epoch_end=lambda e, logs: epochs.append(logs))
+    model.fit(X, y, epochs=2, batch_size=25, callbacks=[cb], seed=0)
+    assert begin == [{"epochs": 2, "n_batches": 3, "start_epoch": 0}]
+    for e in range(2):
+        logs = batches[3 * e:3 * e + 3]
+        assert [b["size"] for b in logs] == [25, 25, 10]
+        assert all(0 <= b["accuracy"] <= 1 and (b["accuracy"] * b["size"]).is_integer() for b in logs)
+        correct = sum(round(b["accuracy"] * b["size"]) for b in logs)
+        assert correct / 60 == epochs[e]["accuracy"]
+
+
 def test_callback_can_stop_training(rng, blobs, small_net):
     X, y = blobs(rng, [0, 1])
     rec = Recorder(stop_at=1)

@@ -12,9 +12,11 @@ batch ends), for callbacks that look inside the network (:class:`~nnzero.diagnos
 
 Set ``model.stop_training = True`` from any hook to stop after the current batch/epoch.
 ``logs`` at epoch end holds that epoch's ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy``,
-``lr`` and ``time``. When ``fit`` continues a checkpoint, ``on_train_begin``'s ``logs["resume"]``
-is the :class:`~nnzero.training.TrainState` from :func:`nnzero.load_checkpoint` (EarlyStopping
-picks up from it).
+``lr`` and ``time``; at batch end, that batch's ``loss``, ``accuracy`` (NaN for regression) and
+``size``. ``on_train_begin``'s logs hold ``epochs``, ``n_batches`` (per epoch) and
+``start_epoch``; when ``fit`` continues a checkpoint, also ``logs["resume"]``, the
+:class:`~nnzero.training.TrainState` from :func:`nnzero.load_checkpoint` (EarlyStopping picks
+up from it).
 """
 
 import math

@@ -38,7 +38,7 @@ class _Buffers:
         self.arrays = {}
 
     def get(self, name, shape, dtype, fill=None):
-        key = (name, shape, np.dtype(dtype).char)
+        key = (name, shape, dtype)
         buf = self.arrays.get(key)
         if buf is None:
             buf = self.arrays[key] = np.empty(shape, dtype=dtype)
@@ -88,7 +88,7 @@ class _Dense:
     def backward(self, g):
         x, W = self.layer._x, self.layer.params["W"]
         np.matmul(x.T, g, out=self.views["W"])
-        np.sum(g, axis=0, out=self.views["b"])
+        np.add.reduce(g, axis=0, out=self.views["b"])          # np.sum's ufunc, without its wrapper
         if not self.need_dx:
             return None
         return np.matmul(g, W.T, out=self.buf.get("dx", x.shape, W.dtype))
@@ -143,11 +143,15 @@ class _Update:
     ``optimizer.state`` (so checkpoints stay per parameter), and scratch vectors."""
 
     slots = ()
+    decaying = {}
 
     def __init__(self, optimizer, params, flat_p):
         self.opt, self.params, self.flat_p = optimizer, params, flat_p
         self.flat, self.views, self.scratch = {}, {}, {}
         self.first = next(iter(params), None)
+        # (slot, β, flush period k) of each decaying slot: fixed for the run, computed once.
+        self.flushes = [(slot, getattr(optimizer, attr)) for slot, attr in self.decaying.items()]
+        self.flushes = [(slot, beta, O.flush_period(beta)) for slot, beta in self.flushes if beta > 0]
 
     def active_slots(self):
         return self.slots
@@ -185,9 +189,8 @@ class _Update:
         if decay and not opt.decoupled:
             g = self._l2(flat_g, decay)
         self.update(g, lr)
-        for slot, attr in self.decaying.items():
-            beta = getattr(opt, attr)
-            if beta > 0 and opt.t % O.flush_period(beta) == 0:
+        for slot, beta, k in self.flushes:
+            if opt.t % k == 0:
                 O.flush_subnormals(self.slot(slot), beta)
 
     def _l2(self, flat_g, decay):
@@ -322,3 +325,25 @@ def update_kernel(optimizer, params, flat_p):
     in order), or None when it has none: ``kernel.step(flat_g, lr)``."""
     kernel = UPDATE_KERNELS.get(type(optimizer))
     return kernel(optimizer, params, flat_p) if kernel else None
+
+
+def infer(layers, X, n_out, dtype, batch_size=4096):
+    """``forward`` over rows X (n, d) in inference mode, ``batch_size`` rows at a time, into one
+    (n, n_out) array: the same bits as the layers' own ``forward``, with fewer arrays made —
+    Dense adds its bias in place, ReLU clips in place the array Dense just made, Dropout (the
+    identity at inference) is skipped, other layers run their own ``forward``."""
+    out = np.empty((len(X), n_out), dtype=dtype)
+    for i in range(0, len(X), batch_size):
+        x, owned = X[i:i + batch_size], False
+        for layer in layers:
+            kind = type(layer)
+            if kind is L.Dense and x.ndim == 2 and x.shape[1] == layer.n_in:
+                x = np.matmul(x, layer.params["W"])
+                x += layer.params["b"]
+                owned = True
+            elif kind is L.ReLU and owned:
+                np.maximum(x, 0, out=x)
+            elif kind is not L.Dropout:
+                x, owned = layer.forward(x), False
+        out[i:i + len(x)] = x
+    return out

@@ -11,7 +11,7 @@ through its public surface); ``Sequential.fit`` hands over to it.
 import numpy as np
 
 from . import layers as L
-from . import console, losses, training
+from . import console, engine, losses, training
 from .callbacks import History
 from .errors import ConfigError, DataError, NotFittedError, ShapeError
 from .rows import as_lazy, is_lazy
@@ -216,10 +216,11 @@ class Sequential:
 
     # -- inference (stores nothing) ---------------------------------------------------------------
     def _outputs(self, X, batch_size=4096):
-        """``forward`` over X in chunks, in inference mode."""
+        """``forward`` over X in chunks, in inference mode (through ``engine.infer``: the same
+        bits as ``forward``, with fewer temporary arrays)."""
         self.require_built()
         X = self.check_X(X)
-        return np.concatenate([self.forward(X[i:i + batch_size]) for i in range(0, len(X), batch_size)])
+        return engine.infer(self.body, X, self.n_outputs, self.dtype, batch_size)
 
     def predict_proba(self, X):
         """Class probabilities (n, C), rows summing to 1: the max-shifted softmax of the logits."""

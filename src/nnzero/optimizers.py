@@ -5,9 +5,11 @@ An optimizer takes the model's parameters and gradients, two dicts with the same
 
     optimizer.step(params, grads, lr)
 
-It owns its state (velocity, Adam's m and v, the step count t) in ``self.state``, keyed the
-same way, so a checkpoint can save and restore it exactly. Weight decay applies to weight
-matrices (ndim ≥ 2) only, never to biases.
+It owns its state (velocity, Adam's m and v, the step count t) in ``self.state``, keyed
+``"<slot>.<param>"``. This is the plain code, as the papers write it; ``fit`` runs the same rules
+through ``nnzero.engine``, which keeps its state in the same dict, in the form checkpoints store
+(for Adam the weighted sums ``m_sum`` = m/(1−β₁) and ``v_sum`` = v/(1−β₂)), so a checkpoint resumes
+exactly. Weight decay applies to weight matrices (ndim ≥ 2) only, never to biases.
 
 A schedule maps training progress to a multiplier of the base learning rate:
 ``lr = optimizer.lr · schedule(epoch, epochs)`` where ``epoch`` is fractional (batch 3 of 10 in

@@ -262,7 +262,8 @@ def _fit(model, X, y, **settings):
     model.stop_training = False
     for cb in run.callbacks:
         cb.model = model
-    _call(run.callbacks, "on_train_begin", {} if settings["resume"] is None else {"resume": settings["resume"]})
+    begin = {"epochs": run.epochs, "n_batches": run.n_batches, "start_epoch": start}
+    _call(run.callbacks, "on_train_begin", begin if settings["resume"] is None else {**begin, "resume": settings["resume"]})
     try:
         for epoch in range(start, run.epochs):
             _run_epoch(run, epoch)
@@ -332,8 +333,8 @@ def _step(run, epoch, b, xb, tb, wb, totals):
     model, optimizer, engine, m = run.model, run.optimizer, run.engine, len(xb)
     _call(run.callbacks, "on_batch_begin", b, {"size": m})
     out = engine.forward(xb)
-    if model.is_classifier:
-        totals["correct"] += int(np.count_nonzero(out.argmax(axis=1) == tb))
+    right = int(np.count_nonzero(out.argmax(axis=1) == tb)) if model.is_classifier else 0
+    totals["correct"] += right
     loss, g = model.loss.loss_and_grad(out, tb, wb, out=run.buffers["g"][:m])
     grown = run.watch.batch(loss) if math.isfinite(loss) else f"the loss became {loss}"
     if grown is not None:
@@ -344,7 +345,8 @@ def _step(run, epoch, b, xb, tb, wb, totals):
     totals["lr"] = lr = optimizer.lr_at(epoch + b / run.n_batches, run.epochs)
     engine.step(lr)
     run.progress.batch_end(b, totals["loss"] / totals["seen"], totals["correct"] / totals["seen"])
-    _call(run.callbacks, "on_batch_end", b, {"loss": loss, "size": m})
+    _call(run.callbacks, "on_batch_end", b, {"loss": loss, "size": m,
+                                              "accuracy": right / m if model.is_classifier else math.nan})
 
 
 def _diverge(run, epoch, batch, what, lr):
