@@ -57,7 +57,7 @@ def write_report(model, out_dir, X_test=None, y_test=None, test_name="test"):
     sections, notes, tables = [], [], []
     history = model.history if model.history is not None and len(model.history) else None
 
-    evaluation = cm = None
+    evaluation = None
     if X_test is not None:
         X = model.check_X(X_test, "X_test")
         if len(np.asarray(y_test)) != len(X):

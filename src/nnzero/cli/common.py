@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import preprocessing, rows
+from ..console import table
 from ..errors import ConfigError, DataError
 
 # 'standardize' is fitted to the training rows when they are loaded (mean and std per column).
