@@ -96,11 +96,18 @@ def plan(args):
                     runs.append({"section": name, "contender": c, "hidden": list(hidden), "batch_size": bs,
                                  "dropout": dropout, "lr": lr, "epochs": args.epochs, "seed": rep,
                                  "predict_repeats": 5})
-    section("benchmark", BENCH, [128], ["nnzero", "torch", "sklearn"])
-    section("recipe", default["hidden"], [default["batch_size"]], ["nnzero", "torch"],
-            dropout=default.get("dropout", 0.0), lr=default["lr"])
-    section("batch", BENCH, [32, 512], ["nnzero", "torch"])
+    wanted = set(getattr(args, "sections", None) or SECTIONS)
+    if "benchmark" in wanted:
+        section("benchmark", BENCH, [128], ["nnzero", "torch", "sklearn"])
+    if "recipe" in wanted:
+        section("recipe", default["hidden"], [default["batch_size"]], ["nnzero", "torch"],
+                dropout=default.get("dropout", 0.0), lr=default["lr"])
+    if "batch" in wanted:
+        section("batch", BENCH, [32, 512], ["nnzero", "torch"])
     return runs
+
+
+SECTIONS = ("benchmark", "recipe", "batch")
 
 
 def describe(run):
@@ -325,6 +332,8 @@ def main(argv=None):
     ap.add_argument("--epochs", type=int, default=3, help="epochs per run (default 3)")
     ap.add_argument("--repeats", type=int, default=5, help="runs per contender and setting (default 5)")
     ap.add_argument("--quick", action="store_true", help="smoke run: 2 epochs, 1 repetition")
+    ap.add_argument("--sections", nargs="+", choices=SECTIONS, metavar="NAME",
+                    help=f"run only these sections (default all: {', '.join(SECTIONS)})")
     ap.add_argument("--quiet-wait", type=float, default=60, metavar="S",
                     help="before each run, wait up to S s for other processes to go idle (default 60; 0: don't)")
     ap.add_argument("--retries", type=int, default=2,

@@ -54,6 +54,38 @@ def latest(rows, **match):
     return found[-1]
 
 
+def summary(r, contender, section="benchmark"):
+    """compare.json's summary row of one contender."""
+    return pick(r["summary"], section=section, contender=contender)
+
+
+def ratio(r, key, contender):
+    """nnzero's ``key`` over ``contender``'s, in the same compare.py run."""
+    return summary(r, "nnzero")[key] / summary(r, contender)[key]
+
+
+TUNED = {"seed": 0, "epochs": 30, "hidden": [800, 800]}      # the runs of the README's validation table
+
+
+def tuning_runs(r):
+    return [run for run in r["runs"] if run["seed"] == TUNED["seed"] and all(
+        run["settings"][k] == v for k, v in TUNED.items() if k != "seed")]
+
+
+def tuned(text, **augment):
+    """A validation accuracy (in %) of the latest tuning run with these warp settings."""
+    def values(r):
+        runs = [run for run in tuning_runs(r) if run["settings"].get("augment") == augment]
+        if not runs:
+            raise LookupError(f"no tuning run with augment={augment}")
+        return (100 * runs[-1]["final_val_accuracy"],)
+    return Figure("README.md", text, "tuning", values)
+
+
+def tuning_minutes(r):
+    return [run["curve"][-1]["seconds"] / 60 for run in tuning_runs(r)]
+
+
 def sklearn_row(data, estimator, dtype):
     return lambda r: pick(r["rows"], data=data, estimator=estimator, dtype=dtype)
 
@@ -68,6 +100,28 @@ FIGURES = [
     compare_row("scikit-learn 1.9 MLPClassifier", "sklearn"),
     Figure("README.md", "median of {} runs", "compare", lambda r: (r["settings"]["repeats"],)),
     Figure("README.md", "commit {} on an AMD EPYC", "compare", lambda r: (r["settings"]["commit"],)),
+    Figure("README.md", "with OpenBLAS {} ({} kernel), {} threads", "compare", lambda r: (
+        ".".join(r["machine"]["numpy_blas"][0]["version"].split(".")[:3]),
+        r["machine"]["numpy_blas"][0]["architecture"], r["machine"]["numpy_blas"][0]["num_threads"])),
+    # the prose after the table: ratios of the same run's summary rows
+    Figure("README.md", "nnzero's median epoch took {:.2f} of PyTorch's and {:.2f} of scikit-learn's "
+           "({:.2f} and {:.2f} best against best)", "compare", lambda r: (
+               ratio(r, "epoch_s", "torch"), ratio(r, "epoch_s", "sklearn"),
+               ratio(r, "epoch_s_min", "torch"), ratio(r, "epoch_s_min", "sklearn"))),
+    Figure("README.md", "PyTorch's epochs took {:.2f} to {:.2f} s", "compare", lambda r: (
+        summary(r, "torch")["epoch_s_min"], summary(r, "torch")["epoch_s_max"])),
+    Figure("README.md", "predicted the 10,000 test images in {:.2f} × PyTorch's time and peaked at {:.0f} % "
+           "of its memory", "compare", lambda r: (
+               ratio(r, "predict_ms", "torch"), 100 * ratio(r, "peak_rss_mb", "torch"))),
+    # benchmarks/tune_recipes.py → results/tuning.jsonl: the validation table of the warps
+    tuned("| shift ±2 px, rotation ±12°, scale ±10 %, shear ±0.15 (`fast99`) | **{:.2f} %** |",
+          shift=2, rotate=12, scale=0.1, shear=0.15, elastic=0),
+    tuned("| shift ±1.5 px, rotation ±10°, scale ±10 %, shear ±0.1, elastic 1 px (`best`, `--augment elastic`) "
+          "| {:.2f} % |", shift=1.5, rotate=10, scale=0.1, shear=0.1, elastic=1.0),
+    tuned("| shift ±2 px, rotation ±12°, scale ±10 %, shear ±0.15, elastic 1.5 px | {:.2f} %¹ |",
+          shift=2, rotate=12, scale=0.1, shear=0.15, elastic=1.5),
+    Figure("README.md", "their times ({:.0f}–{:.0f} min for 30 epochs)", "tuning", lambda r: (
+        min(tuning_minutes(r)), max(tuning_minutes(r)))),
     # benchmarks/bench_recipes.py → results/recipes.jsonl (one line per run, appended): no run is
     # stored yet. Register the recipes table's figures with the latest run of each (recipe, seed), e.g.
     #   Figure("README.md", "**{:.2f} %**", "recipes", lambda r: (100 * latest(r["runs"], recipe="default",

@@ -91,6 +91,22 @@ def small_net():
 
 
 @pytest.fixture
+def cli(capsys):
+    """cli(argv) → ``nnzero`` run in-process on ``argv`` (paths and numbers are turned into text):
+    (exit code, stdout, stderr). argparse's exits (--help, --version, bad flags) give their code."""
+    from nnzero.cli import main
+
+    def run(argv):
+        try:
+            code = main([str(a) for a in argv])
+        except SystemExit as exc:
+            code = exc.code
+        out, err = capsys.readouterr()
+        return code, out, err
+    return run
+
+
+@pytest.fixture
 def TOL():   # noqa: N802  (reads as the constant it is)
     """Relative error a correct backward stays under in float64 (it is ~1e-9 or less)."""
     return 1e-7

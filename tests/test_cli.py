@@ -17,16 +17,6 @@ from nnzero.cli import main
 SRC = str(Path(nz.__file__).resolve().parents[1])
 
 
-def run(argv, capsys):
-    """main(argv) in-process → (exit code, stdout, stderr)."""
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as exc:          # argparse: --help, --version, bad flags
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 @pytest.fixture(scope="module")
 def data(mnist_small, tmp_path_factory):
     """Raw uint8 MNIST subsets as files: train.npz (1200 rows), test.npz (300), rows.npy, test.csv."""
@@ -54,10 +44,10 @@ def trained(data, tmp_path_factory):
     return out
 
 
-def test_train_writes_a_complete_model_file(data, tmp_path, capsys):
+def test_train_writes_a_complete_model_file(data, tmp_path, cli):
     out = tmp_path / "m.safetensors"
-    code, stdout, err = run(["train", "--data", data / "train.npz", "--hidden", "32", "--epochs", "3",
-                             "--batch-size", "64", "--validation-split", "0.2", "--out", out], capsys)
+    code, stdout, err = cli(["train", "--data", data / "train.npz", "--hidden", "32", "--epochs", "3",
+                             "--batch-size", "64", "--validation-split", "0.2", "--out", out])
     assert code == 0 and err == ""
     lines = stdout.splitlines()
     # 1081 training rows, of which round(0.2 · n_c) of each class c (217 in all) are validation rows
@@ -79,10 +69,10 @@ def test_train_writes_a_complete_model_file(data, tmp_path, capsys):
     assert model.classes_.dtype == np.uint8 and model.classes_.tolist() == list(range(10))
 
 
-def test_seed_recipe(data, tmp_path, capsys):
+def test_seed_recipe(data, tmp_path, cli):
     out = tmp_path / "seed.safetensors"
-    code, stdout, _ = run(["train", "--recipe", "seed", "--data", data / "train.npz", "--epochs", "40",
-                           "--out", out], capsys)
+    code, stdout, _ = cli(["train", "--recipe", "seed", "--data", data / "train.npz", "--epochs", "40",
+                           "--out", out])
     assert code == 0
     # 40 full-batch steps: one line per 2 epochs (every ~5 %), not 40 one-batch bars.
     assert sum(ln.startswith("epoch ") for ln in stdout.splitlines()) == 20
@@ -90,13 +80,13 @@ def test_seed_recipe(data, tmp_path, capsys):
     assert doc["preprocessing"] == {"kind": "binarize", "threshold": 0.0}
     assert doc["training"]["batch_size"] is None and doc["training"]["init"] == "seed"
     assert [layer["type"] for layer in doc["model"]["layers"]] == ["Dense", "ReLU", "Dense", "Softmax"]
-    code, stdout, _ = run(["inspect", out], capsys)
+    code, stdout, _ = cli(["inspect", out])
     table = stdout.split("history (a row every 2 epochs of 40; --json has all)\n")[1].splitlines()
     assert [row.split()[0] for row in table] == ["epoch", *map(str, range(2, 41, 2))]
 
 
-def test_evaluate(trained, data, capsys):
-    code, stdout, _ = run(["evaluate", trained, "--data", data / "test.npz"], capsys)
+def test_evaluate(trained, data, cli):
+    code, stdout, _ = cli(["evaluate", trained, "--data", data / "test.npz"])
     assert code == 0
     model = nz.load(trained)
     with np.load(data / "test.npz") as f:
@@ -104,22 +94,22 @@ def test_evaluate(trained, data, capsys):
     acc = float(np.mean(model.predict(Xt / np.float32(255)) == yt))
     assert f"accuracy  {100 * acc:.2f}%" in stdout
     assert "confusion matrix" in stdout and "macro avg" in stdout
-    code, stdout, _ = run(["evaluate", trained, "--data", data / "test.npz", "--json"], capsys)
+    code, stdout, _ = cli(["evaluate", trained, "--data", data / "test.npz", "--json"])
     report = json.loads(stdout)
     cm = np.array(report["confusion_matrix"])
     assert cm.shape == (10, 10) and cm.sum() == 300 and np.trace(cm) == round(acc * 300)
     assert report["accuracy"] == pytest.approx(acc) and len(report["recall"]) == 10
-    code, stdout, _ = run(["evaluate", trained, "--data", data / "test.csv"], capsys)
+    code, stdout, _ = cli(["evaluate", trained, "--data", data / "test.csv"])
     assert code == 0 and "(40 rows)" in stdout
 
 
-def test_evaluate_on_the_bundled_dataset(trained, capsys):
-    code, stdout, _ = run(["evaluate", trained, "--dataset", "mnist"], capsys)
+def test_evaluate_on_the_bundled_dataset(trained, cli):
+    code, stdout, _ = cli(["evaluate", trained, "--dataset", "mnist"])
     assert code == 0 and "mnist test set (10000 rows)" in stdout
 
 
-def test_predict_rows(trained, data, tmp_path, capsys):
-    code, stdout, _ = run(["predict", trained, "--data", data / "rows.npy"], capsys)
+def test_predict_rows(trained, data, tmp_path, cli):
+    code, stdout, _ = cli(["predict", trained, "--data", data / "rows.npy"])
     assert code == 0
     lines = stdout.splitlines()
     assert lines[0] == "row,label," + ",".join(f"prob_{c}" for c in range(10))
@@ -131,12 +121,12 @@ def test_predict_rows(trained, data, tmp_path, capsys):
     probs = np.array([[float(p) for p in r[2:]] for r in rows])
     assert np.allclose(probs.sum(axis=1), 1, atol=1e-5)
     out = tmp_path / "pred.csv"
-    code, stdout, _ = run(["predict", trained, "--data", data / "test.csv", "--out", out], capsys)
+    code, stdout, _ = cli(["predict", trained, "--data", data / "test.csv", "--out", out])
     assert code == 0 and stdout == f"wrote 40 predictions to {out}\n"
     assert len(out.read_text().splitlines()) == 41
 
 
-def test_predict_images(trained, data, tmp_path, capsys):
+def test_predict_images(trained, data, tmp_path, cli):
     pil = pytest.importorskip("PIL.Image")
     pytest.importorskip("nnzero.images")
     X = np.load(data / "rows.npy")
@@ -145,7 +135,7 @@ def test_predict_images(trained, data, tmp_path, capsys):
         path = tmp_path / f"digit{i}.png"
         pil.fromarray(255 - np.kron(X[i].reshape(28, 28), np.ones((2, 2), np.uint8))).save(path)
         paths.append(path)
-    code, stdout, _ = run(["predict", trained, *paths, "--top", "2"], capsys)
+    code, stdout, _ = cli(["predict", trained, *paths, "--top", "2"])
     assert code == 0
     lines = stdout.splitlines()
     assert [ln.split(":")[0] for ln in lines] == [str(p) for p in paths]
@@ -154,27 +144,27 @@ def test_predict_images(trained, data, tmp_path, capsys):
         assert len(shares) == 2 and shares[0] >= shares[1]
 
 
-def test_inspect(trained, capsys):
-    code, stdout, _ = run(["inspect", trained], capsys)
+def test_inspect(trained, cli):
+    code, stdout, _ = cli(["inspect", trained])
     assert code == 0
     for text in ("nnzero model file, format 1", "total parameters: 50,890", "classes        0 1 2 3 4 5 6 7 8 9",
                  "x · 1/255", "sha256", "numpy " + np.__version__, "hidden           64", "history"):
         assert text in stdout
     assert len([ln for ln in stdout.split("history\n")[1].splitlines()]) == 6   # header + 5 epochs
-    code, stdout, _ = run(["inspect", trained, "--json"], capsys)
+    code, stdout, _ = cli(["inspect", trained, "--json"])
     assert json.loads(stdout)["training"]["epochs"] == 5
 
 
-def test_help_and_version(capsys):
-    code, stdout, _ = run(["--version"], capsys)
+def test_help_and_version(cli):
+    code, stdout, _ = cli(["--version"])
     assert code == 0 and stdout.startswith(f"nnzero {nz.__version__}")
-    code, stdout, _ = run(["--help"], capsys)
+    code, stdout, _ = cli(["--help"])
     assert code == 0 and all(c in stdout for c in ("train", "evaluate", "predict", "inspect"))
     for command, text in (("train", "--early-stopping PATIENCE"), ("evaluate", "confusion matrix"),
                           ("predict", "prob_<class>"), ("inspect", "checkpoint")):
-        code, stdout, _ = run([command, "--help"], capsys)
+        code, stdout, _ = cli([command, "--help"])
         assert code == 0 and text in stdout and "examples:" in stdout
-    assert run([], capsys)[:2] == (0, run(["--help"], capsys)[1])
+    assert cli([])[:2] == (0, cli(["--help"])[1])
 
 
 def test_python_dash_m():
@@ -218,33 +208,33 @@ def _bad_inputs(data, trained, tmp_path):
     ]
 
 
-def test_bad_input_is_one_line_and_exit_code_2(data, trained, tmp_path, capsys):
+def test_bad_input_is_one_line_and_exit_code_2(data, trained, tmp_path, cli):
     for argv, message in _bad_inputs(data, trained, tmp_path):
-        code, _, err = run(argv, capsys)
+        code, _, err = cli(argv)
         assert code == 2, (argv, err)
         assert err.count("\n") == 1 and "error: " in err and message in err, (argv, err)
         assert "Traceback" not in err
 
 
-def test_divergence_is_an_error_and_keeps_the_old_files(data, tmp_path, capsys):
+def test_divergence_is_an_error_and_keeps_the_old_files(data, tmp_path, cli):
     out, ckpt = tmp_path / "m.safetensors", tmp_path / "m.ckpt.safetensors"
     out.write_bytes(b"the previous good model")
     ckpt.write_bytes(b"the previous good checkpoint")
     with warnings.catch_warnings():
         warnings.simplefilter("error")             # NumPy overflow warnings would be stderr noise
-        code, _, err = run(["train", "--data", data / "train.npz", "--optimizer", "sgd", "--lr", "1e38",
+        code, _, err = cli(["train", "--data", data / "train.npz", "--optimizer", "sgd", "--lr", "1e38",
                             "--schedule", "constant", "--hidden", "none", "--epochs", "3", "--checkpoint-every",
-                            "1", "--out", out, "--quiet", "--force"], capsys)
+                            "1", "--out", out, "--quiet", "--force"])
     assert code == 2 and err.startswith("nnzero: error: training diverged at epoch 1, batch 2")
     assert "Lower the learning rate" in err and err.count("\n") == 1
     assert out.read_bytes() == b"the previous good model"
     assert ckpt.read_bytes() == b"the previous good checkpoint"
 
 
-def test_early_stopping_holds_out_validation_rows(data, tmp_path, capsys):
+def test_early_stopping_holds_out_validation_rows(data, tmp_path, cli):
     out = tmp_path / "m.safetensors"
-    code, stdout, _ = run(["train", "--data", data / "train.npz", "--hidden", "16", "--epochs", "4",
-                           "--early-stopping", "2", "--out", out, "--quiet"], capsys)
+    code, stdout, _ = cli(["train", "--data", data / "train.npz", "--hidden", "16", "--epochs", "4",
+                           "--early-stopping", "2", "--out", out, "--quiet"])
     assert code == 0 and stdout.startswith("test accuracy")
     training = nz.load(out).metadata["training"]
     assert training["validation_split"] == 0.1 and training["early_stopping"] == 2

@@ -11,15 +11,6 @@ import nnzero as nz
 from nnzero.cli import main
 
 
-def run(argv, capsys):
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     """scikit-learn's digits (8×8 images, values 0..16) as the files people have."""
@@ -39,13 +30,13 @@ def files(tmp_path_factory):
     return d, X, y
 
 
-def test_headerless_csv_needs_and_takes_a_label_column(files, tmp_path, capsys):
+def test_headerless_csv_needs_and_takes_a_label_column(files, tmp_path, cli):
     d, X, y = files
-    code, _, err = run(["train", "--data", d / "digits.csv", "--out", tmp_path / "m.safetensors"], capsys)
+    code, _, err = cli(["train", "--data", d / "digits.csv", "--out", tmp_path / "m.safetensors"])
     assert code == 2 and "has no header row" in err and "--label-column 0" in err and err.count("\n") == 1
     out = tmp_path / "m.safetensors"
-    code, stdout, err = run(["train", "--data", d / "digits.csv", "--label-column", "0", "--hidden", "32",
-                             "--epochs", "30", "--out", out], capsys)
+    code, stdout, err = cli(["train", "--data", d / "digits.csv", "--label-column", "0", "--hidden", "32",
+                             "--epochs", "30", "--out", out])
     assert code == 0, err
     # Values 0..16 are not pixels: the run standardizes them, and says so in its start lines.
     assert "preprocessing standardize" in stdout and "64 columns of values in [0, 16]" in stdout
@@ -57,87 +48,87 @@ def test_headerless_csv_needs_and_takes_a_label_column(files, tmp_path, capsys):
     assert test_accuracy > 0.9                # /255 on these values gave 81 % in the issue's report
 
     # evaluate applies the stored preprocessing: its accuracy is the model's on standardized rows
-    code, stdout, _ = run(["evaluate", out, "--data", d / "digits.csv", "--label-column", "0", "--json"], capsys)
+    code, stdout, _ = cli(["evaluate", out, "--data", d / "digits.csv", "--label-column", "0", "--json"])
     report = json.loads(stdout)
     model = nz.load(out)
     Z = (X - np.array(spec["mean"])) / np.array(spec["std"])
     assert report["accuracy"] == pytest.approx(np.mean(model.predict(Z.astype(np.float32)) == y))
 
     # predict takes the features-only file as it is
-    code, stdout, _ = run(["predict", out, "--data", d / "pixels.csv"], capsys)
+    code, stdout, _ = cli(["predict", out, "--data", d / "pixels.csv"])
     assert code == 0
     labels = [int(line.split(",")[1]) for line in stdout.splitlines()[1:]]
     assert labels == model.predict(Z[:6].astype(np.float32)).tolist()
     # ... and the labelled one with --label-column, or says how when it is not given
-    code, stdout, _ = run(["predict", out, "--data", d / "digits.csv", "--label-column", "0"], capsys)
+    code, stdout, _ = cli(["predict", out, "--data", d / "digits.csv", "--label-column", "0"])
     assert code == 0 and len(stdout.splitlines()) == len(X) + 1
-    code, _, err = run(["predict", out, "--data", d / "digits.csv"], capsys)
+    code, _, err = cli(["predict", out, "--data", d / "digits.csv"])
     assert code == 2 and "65 features per row" in err and "--label-column INDEX" in err
 
 
-def test_class_names_in_any_column(files, tmp_path, capsys):
+def test_class_names_in_any_column(files, tmp_path, cli):
     d, X, y = files
     out = tmp_path / "named.safetensors"
-    code, stdout, err = run(["train", "--data", d / "named.csv", "--label-column", "digit", "--hidden", "32",
-                             "--epochs", "3", "--out", out, "--quiet"], capsys)
+    code, stdout, err = cli(["train", "--data", d / "named.csv", "--label-column", "digit", "--hidden", "32",
+                             "--epochs", "3", "--out", out, "--quiet"])
     assert code == 0, err
     model = nz.load(out)
     assert sorted(model.classes_.tolist()) == sorted(["zero", "one", "two", "three", "four", "five", "six",
                                                       "seven", "eight", "nine"])
-    code, stdout, _ = run(["evaluate", out, "--data", d / "named.csv", "--label-column", "32"], capsys)
+    code, stdout, _ = cli(["evaluate", out, "--data", d / "named.csv", "--label-column", "32"])
     assert code == 0 and "seven" in stdout and "(1797 rows)" in stdout
-    code, stdout, _ = run(["predict", out, "--data", d / "named.csv"], capsys)   # 'digit' is not 'label'
+    code, stdout, _ = cli(["predict", out, "--data", d / "named.csv"])   # 'digit' is not 'label'
     assert code == 2 or "prob_eight" in stdout
 
 
-def test_a_bad_cell_is_named_by_file_line_and_column(tmp_path, capsys):
+def test_a_bad_cell_is_named_by_file_line_and_column(tmp_path, cli):
     path = tmp_path / "bad.csv"
     path.write_text("a,b,kind\n1,2,cat\n3,?,dog\n")
-    code, _, err = run(["train", "--data", path, "--label-column", "kind"], capsys)
+    code, _, err = cli(["train", "--data", path, "--label-column", "kind"])
     assert code == 2 and err == f"nnzero: error: {path}: line 3, column 2 (b): '?' is not a number\n"
 
 
-def test_npy_pair(files, tmp_path, capsys):
+def test_npy_pair(files, tmp_path, cli):
     d, X, y = files
     out = tmp_path / "npy.safetensors"
-    code, _, err = run(["train", "--data", d / "X.npy", "--out", out], capsys)
+    code, _, err = cli(["train", "--data", d / "X.npy", "--out", out])
     assert code == 2 and "X.npy: has no labels" in err and "--labels FILE.npy" in err
-    code, _, err = run(["train", "--data", d / "X.npy", "--labels", d / "y.npy", "--hidden", "16",
-                        "--epochs", "2", "--out", out, "--quiet"], capsys)
+    code, _, err = cli(["train", "--data", d / "X.npy", "--labels", d / "y.npy", "--hidden", "16",
+                        "--epochs", "2", "--out", out, "--quiet"])
     assert code == 0, err
     assert nz.load(out).metadata["dataset"]["labels"] == str(d / "y.npy")
-    code, stdout, _ = run(["evaluate", out, "--data", d / "X.npy", "--labels", d / "y.npy"], capsys)
+    code, stdout, _ = cli(["evaluate", out, "--data", d / "X.npy", "--labels", d / "y.npy"])
     assert code == 0 and "(1797 rows)" in stdout
     np.save(tmp_path / "short.npy", y[:5])
-    code, _, err = run(["evaluate", out, "--data", d / "X.npy", "--labels", tmp_path / "short.npy"], capsys)
+    code, _, err = cli(["evaluate", out, "--data", d / "X.npy", "--labels", tmp_path / "short.npy"])
     assert code == 2 and "5 labels for the 1797 rows" in err
 
 
-def test_explicit_preprocessing_and_pixels_default(files, tmp_path, capsys):
+def test_explicit_preprocessing_and_pixels_default(files, tmp_path, cli):
     d, X, y = files
     out = tmp_path / "p.safetensors"
-    code, stdout, _ = run(["train", "--data", d / "digits.csv", "--label-column", "0", "--preprocessing",
-                           "scale255", "--hidden", "8", "--epochs", "1", "--diagnostics", "--out", out], capsys)
+    code, stdout, _ = cli(["train", "--data", d / "digits.csv", "--label-column", "0", "--preprocessing",
+                           "scale255", "--hidden", "8", "--epochs", "1", "--diagnostics", "--out", out])
     assert code == 0 and "preprocessing scale255" in stdout and "; set by --preprocessing scale255" in stdout
     model = nz.load(out)
     assert model.metadata["preprocessing"] == {"kind": "scale", "factor": 1 / 255}
     assert [layer["units"] for layer in model.history.diagnostics[0]["layers"]] == [8, 10]   # --diagnostics
 
 
-def test_existing_model_needs_force_and_init_from_warm_starts(files, tmp_path, capsys):
+def test_existing_model_needs_force_and_init_from_warm_starts(files, tmp_path, cli):
     d, X, y = files
     out = tmp_path / "m.safetensors"
     args = ["train", "--data", d / "digits.csv", "--label-column", "0", "--hidden", "16", "--epochs", "2",
             "--quiet"]
-    assert run([*args, "--out", out], capsys)[0] == 0
+    assert cli([*args, "--out", out])[0] == 0
     before = out.read_bytes()
-    code, _, err = run([*args, "--out", out], capsys)
+    code, _, err = cli([*args, "--out", out])
     assert code == 2 and "existing nnzero model file; add --force" in err and out.read_bytes() == before
     first = nz.load(out)
 
     second = tmp_path / "more.safetensors"
-    code, stdout, err = run(["train", "--data", d / "digits.csv", "--label-column", "0", "--epochs", "2",
-                             "--init-from", out, "--out", second], capsys)
+    code, stdout, err = cli(["train", "--data", d / "digits.csv", "--label-column", "0", "--epochs", "2",
+                             "--init-from", out, "--out", second])
     assert code == 0, err
     assert f"starting from the weights of {out}" in stdout
     model = nz.load(second)
@@ -148,10 +139,10 @@ def test_existing_model_needs_force_and_init_from_warm_starts(files, tmp_path, c
     assert model.metadata["training"]["hidden"] == [16]
     # it continued: the first epoch's loss is the trained model's, far below a fresh start's
     assert model.history["loss"][0] < first.history["loss"][0]
-    code, _, err = run(["train", "--data", d / "digits.csv", "--label-column", "0", "--init-from", out,
-                        "--hidden", "64", "--out", tmp_path / "x.safetensors"], capsys)
+    code, _, err = cli(["train", "--data", d / "digits.csv", "--label-column", "0", "--init-from", out,
+                        "--hidden", "64", "--out", tmp_path / "x.safetensors"])
     assert code == 2 and "--hidden cannot change the network of --init-from" in err
-    assert run([*args, "--out", out, "--force"], capsys)[0] == 0
+    assert cli([*args, "--out", out, "--force"])[0] == 0
 
 
 def test_help_fits_80_columns(monkeypatch, capsys):

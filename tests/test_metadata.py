@@ -12,15 +12,6 @@ from nnzero.cli import main
 from nnzero.errors import ModelFileError
 
 
-def run(argv, capsys):
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory):
     d = tmp_path_factory.mktemp("meta")
@@ -79,23 +70,23 @@ CASES = [
 
 
 @pytest.mark.parametrize("keys, value, literal, words", CASES, ids=[".".join(map(str, c[0])) for c in CASES])
-def test_crafted_checkpoint_values_are_one_clear_line(ckpt, tmp_path, capsys, keys, value, literal, words):
+def test_crafted_checkpoint_values_are_one_clear_line(ckpt, tmp_path, cli, keys, value, literal, words):
     bad = crafted(ckpt, tmp_path / "bad.ckpt.safetensors", _set(*keys, value=value), literal)
-    code, out, err = run(["train", "--resume", bad, "--quiet"], capsys)
+    code, out, err = cli(["train", "--resume", bad, "--quiet"])
     assert code == 2 and err.count("\n") == 1 and str(bad) in err and words in err, err
     assert "Traceback" not in err and out == ""              # refused before any training
 
 
-def test_document_level_checks_apply_to_every_reader(ckpt, tmp_path, capsys):
+def test_document_level_checks_apply_to_every_reader(ckpt, tmp_path, cli):
     bad = crafted(ckpt, tmp_path / "bad.ckpt.safetensors",
                   _set("checkpoint", "optimizer", "config", "lr", value="__RAW__"), "9" * 400)
     for argv in (["inspect", bad], ["inspect", bad, "--json"]):
-        code, _, err = run(argv, capsys)
+        code, _, err = cli(argv)
         assert code == 2 and "400-digit integer" in err, err
     with pytest.raises(ModelFileError, match="400-digit"):
         nz.serialization.load_checkpoint(bad)
 
 
-def test_the_untouched_checkpoint_still_resumes(ckpt, capsys):
-    code, out, err = run(["train", "--resume", ckpt, "--quiet", "--force"], capsys)
+def test_the_untouched_checkpoint_still_resumes(ckpt, cli):
+    code, out, err = cli(["train", "--resume", ckpt, "--quiet", "--force"])
     assert code == 0, err

@@ -17,15 +17,6 @@ from nnzero.errors import ConfigError
 TRAIN = ["--hidden", "4", "--epochs", "1", "--quiet", "--test-split", "0"]
 
 
-def run(argv, capsys):
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def null_device(folder):
     """A private character device with /dev/null's numbers (needs root), never the real one."""
     path = Path(folder) / "null"
@@ -49,8 +40,8 @@ def files(tmp_path):
     return tmp_path
 
 
-def refused(argv, capsys, *words):
-    code, out, err = run(argv, capsys)
+def refused(argv, cli, *words):
+    code, out, err = cli(argv)
     assert code == 2 and err.count("\n") == 1 and err.startswith("nnzero: error: "), (argv, err)
     assert "training" not in out and "saved" not in out, out      # refused before any work
     for w in words:
@@ -58,28 +49,28 @@ def refused(argv, capsys, *words):
     return err
 
 
-def test_predict_out_equal_to_the_model_is_refused(files, capsys):
+def test_predict_out_equal_to_the_model_is_refused(files, cli):
     model = files / "model.safetensors"
     before = model.read_bytes()
-    refused(["predict", model, "--data", files / "rows.csv", "--out", model], capsys,
+    refused(["predict", model, "--data", files / "rows.csv", "--out", model], cli,
             "same file as MODEL")
     assert model.read_bytes() == before
 
 
-def test_outputs_equal_to_the_training_data_are_refused(files, capsys):
+def test_outputs_equal_to_the_training_data_are_refused(files, cli):
     data = files / "data.npz"
     before = data.read_bytes()
-    refused(["train", "--data", data, "--out", data, *TRAIN], capsys, "--out", "same file as --data")
+    refused(["train", "--data", data, "--out", data, *TRAIN], cli, "--out", "same file as --data")
     refused(["train", "--data", data, "--checkpoint", data, "--out", files / "new.safetensors", *TRAIN],
-            capsys, "--checkpoint", "same file as --data")
+            cli, "--checkpoint", "same file as --data")
     link = files / "alias.npz"
     link.symlink_to(data)
-    refused(["train", "--data", link, "--out", data, *TRAIN], capsys, "same file as --data")
+    refused(["train", "--data", link, "--out", data, *TRAIN], cli, "same file as --data")
     assert data.read_bytes() == before
 
 
 @pytest.mark.parametrize("kind", ["device", "fifo", "directory"])
-def test_outputs_that_are_not_regular_files_are_refused(files, capsys, kind):
+def test_outputs_that_are_not_regular_files_are_refused(files, cli, kind):
     if kind == "device":
         target, words = null_device(files), "is a character device"
     elif kind == "fifo":
@@ -89,25 +80,25 @@ def test_outputs_that_are_not_regular_files_are_refused(files, capsys, kind):
         target, words = files / "folder", "is a directory"
         target.mkdir()
     mode = os.stat(target).st_mode
-    refused(["predict", files / "model.safetensors", "--data", files / "rows.csv", "--out", target], capsys, words)
-    refused(["train", "--data", files / "data.npz", "--out", target, *TRAIN], capsys, words)
+    refused(["predict", files / "model.safetensors", "--data", files / "rows.csv", "--out", target], cli, words)
+    refused(["train", "--data", files / "data.npz", "--out", target, *TRAIN], cli, words)
     refused(["train", "--data", files / "data.npz", "--checkpoint", target, "--out", files / "n.safetensors",
-             *TRAIN], capsys, words)
+             *TRAIN], cli, words)
     assert os.stat(target).st_mode == mode                     # still the same kind of node
 
 
-def test_a_symlinked_output_writes_its_target_and_keeps_the_link(files, capsys):
+def test_a_symlinked_output_writes_its_target_and_keeps_the_link(files, cli):
     real, link = files / "real.csv", files / "link.csv"
     real.write_text("old\n")
     link.symlink_to(real)
-    code, _, err = run(["predict", files / "model.safetensors", "--data", files / "rows.csv", "--out", link], capsys)
+    code, _, err = cli(["predict", files / "model.safetensors", "--data", files / "rows.csv", "--out", link])
     assert code == 0, err
     assert link.is_symlink() and os.readlink(link) == str(real)
     assert real.read_text().startswith("row,label,prob_0,prob_1\n")
     # The same through a link to a device: refused, and the link stays.
     dev_link = files / "dev.csv"
     dev_link.symlink_to(null_device(files))
-    refused(["predict", files / "model.safetensors", "--data", files / "rows.csv", "--out", dev_link], capsys,
+    refused(["predict", files / "model.safetensors", "--data", files / "rows.csv", "--out", dev_link], cli,
             "is a character device")
     assert dev_link.is_symlink()
 
@@ -121,19 +112,19 @@ def test_atomic_write_through_a_link_to_a_model(tmp_path):
     assert link.is_symlink() and real.read_bytes() == b"new"
 
 
-def test_missing_or_unusable_folders_are_refused_before_training(files, capsys):
-    refused(["train", "--data", files / "data.npz", "--out", files / "no" / "m.safetensors", *TRAIN], capsys,
+def test_missing_or_unusable_folders_are_refused_before_training(files, cli):
+    refused(["train", "--data", files / "data.npz", "--out", files / "no" / "m.safetensors", *TRAIN], cli,
             "does not exist")
     (files / "plain").write_text("x")
-    refused(["train", "--data", files / "data.npz", "--out", files / "plain" / "m.safetensors", *TRAIN], capsys,
+    refused(["train", "--data", files / "data.npz", "--out", files / "plain" / "m.safetensors", *TRAIN], cli,
             "is not a folder")
     refused(["predict", files / "model.safetensors", "--data", files / "rows.csv",
-             "--out", files / "no" / "p.csv"], capsys, "does not exist")
-    refused(["report", files / "model.safetensors", "--out", files / "plain", "--no-test"], capsys,
+             "--out", files / "no" / "p.csv"], cli, "does not exist")
+    refused(["report", files / "model.safetensors", "--out", files / "plain", "--no-test"], cli,
             "is a regular file; expected a folder")
 
 
-def test_an_unwritable_folder_is_refused_up_front(files, capsys, monkeypatch):
+def test_an_unwritable_folder_is_refused_up_front(files, cli, monkeypatch):
     """The folder is probed by creating a file (root ignores permission bits, a read-only mount
     does not): simulate a read-only file system by making that creation fail."""
     real_open = os.open
@@ -144,46 +135,45 @@ def test_an_unwritable_folder_is_refused_up_front(files, capsys, monkeypatch):
         return real_open(path, flags, *args)
 
     monkeypatch.setattr(safety.os, "open", read_only)
-    refused(["train", "--data", files / "data.npz", "--out", files / "n.safetensors", *TRAIN], capsys,
+    refused(["train", "--data", files / "data.npz", "--out", files / "n.safetensors", *TRAIN], cli,
             f"cannot write in the folder {files}: Read-only file system")
 
 
-def test_a_model_file_is_only_replaced_with_force(files, capsys):
+def test_a_model_file_is_only_replaced_with_force(files, cli):
     model = files / "model.safetensors"
     before = model.read_bytes()
-    refused(["train", "--data", files / "data.npz", "--out", model, *TRAIN], capsys,
+    refused(["train", "--data", files / "data.npz", "--out", model, *TRAIN], cli,
             "existing nnzero model file; add --force")
-    refused(["predict", model, "--data", files / "rows.csv", "--out", files / "model.safetensors"], capsys)
+    refused(["predict", model, "--data", files / "rows.csv", "--out", files / "model.safetensors"], cli)
     other = files / "other.safetensors"
     other.write_bytes(before)
-    refused(["predict", model, "--data", files / "rows.csv", "--out", other], capsys,
+    refused(["predict", model, "--data", files / "rows.csv", "--out", other], cli,
             "existing nnzero model file; add --force to replace it with other content")
     assert model.read_bytes() == before == other.read_bytes()
-    code, _, err = run(["train", "--data", files / "data.npz", "--out", model, "--seed", "1", "--force", *TRAIN],
-                       capsys)
+    code, _, err = cli(["train", "--data", files / "data.npz", "--out", model, "--seed", "1", "--force", *TRAIN])
     assert code == 0, err
     assert model.read_bytes() != before and nz.load(model).metadata["training"]["seed"] == 1
-    code, _, err = run(["predict", model, "--data", files / "rows.csv", "--out", other, "--force"], capsys)
+    code, _, err = cli(["predict", model, "--data", files / "rows.csv", "--out", other, "--force"])
     assert code == 0 and other.read_text().startswith("row,label"), err
 
 
-def test_a_checkpoint_over_a_model_needs_force_and_resume_rewrites_its_own(files, capsys):
+def test_a_checkpoint_over_a_model_needs_force_and_resume_rewrites_its_own(files, cli):
     model = files / "model.safetensors"
     refused(["train", "--data", files / "data.npz", "--checkpoint", model, "--out", files / "n.safetensors",
-             "--checkpoint-every", "1", *TRAIN], capsys, "existing nnzero model file")
+             "--checkpoint-every", "1", *TRAIN], cli, "existing nnzero model file")
     ckpt = files / "run.ckpt.safetensors"
     args = ["train", "--data", files / "data.npz", "--out", files / "run.safetensors", "--checkpoint", ckpt,
             "--checkpoint-every", "1", "--hidden", "4", "--epochs", "2", "--quiet", "--test-split", "0"]
-    assert run(args, capsys)[0] == 0 and safety.sniff_kind(ckpt) == "checkpoint"
+    assert cli(args)[0] == 0 and safety.sniff_kind(ckpt) == "checkpoint"
     (files / "run.safetensors").unlink()
-    code, _, err = run(["train", "--resume", ckpt, "--quiet"], capsys)
+    code, _, err = cli(["train", "--resume", ckpt, "--quiet"])
     assert code == 0, err
 
 
-def test_long_output_names_get_short_enough_temporary_names(files, capsys):
+def test_long_output_names_get_short_enough_temporary_names(files, cli):
     name = "m" * 240 + ".safetensors"          # 252 bytes: legal; name + ".part-<16 hex>" is not
-    code, _, err = run(["train", "--data", files / "data.npz", "--out", files / name, "--checkpoint",
-                        files / "c.safetensors", *TRAIN], capsys)
+    code, _, err = cli(["train", "--data", files / "data.npz", "--out", files / name, "--checkpoint",
+                        files / "c.safetensors", *TRAIN])
     assert code == 0, err
     assert nz.load(files / name).n_features == 4
     assert len(os.fsencode(temp_path_for(files / name).name)) <= os.pathconf(files, "PC_NAME_MAX")
@@ -200,7 +190,7 @@ def test_check_output_as_a_library_function(tmp_path):
 
 
 @pytest.mark.parametrize("kind", ["fifo", "device", "directory", "dangling"])
-def test_inputs_that_are_not_regular_files_are_refused_without_hanging(files, capsys, kind):
+def test_inputs_that_are_not_regular_files_are_refused_without_hanging(files, cli, kind):
     if kind == "fifo":
         bad, words = files / "pipe.npz", "is a FIFO (named pipe), not a regular file"
         os.mkfifo(bad)                             # opening it for reading would block forever
@@ -215,33 +205,33 @@ def test_inputs_that_are_not_regular_files_are_refused_without_hanging(files, ca
         bad, words = files / "gone.npz", "is a symbolic link to"
         bad.symlink_to(files / "nowhere")
     model = files / "model.safetensors"
-    refused(["train", "--data", bad, "--out", files / "n.safetensors", *TRAIN], capsys, str(bad), words)
-    refused(["evaluate", model, "--data", bad], capsys, words)
-    refused(["predict", bad, "--data", files / "rows.csv"], capsys, words)
-    refused(["inspect", bad], capsys, words)
+    refused(["train", "--data", bad, "--out", files / "n.safetensors", *TRAIN], cli, str(bad), words)
+    refused(["evaluate", model, "--data", bad], cli, words)
+    refused(["predict", bad, "--data", files / "rows.csv"], cli, words)
+    refused(["inspect", bad], cli, words)
     pytest.importorskip("PIL")
-    refused(["predict", model, bad], capsys, words)
+    refused(["predict", model, bad], cli, words)
     with pytest.raises(nz.DataError, match="not a regular file|does not exist"):
         nz.datasets.read_idx(bad)
 
 
-def test_report_and_search_folders_are_checked_before_work(files, capsys):
+def test_report_and_search_folders_are_checked_before_work(files, cli):
     out = files / "report"
     out.mkdir()
     os.mkfifo(out / "index.html")                        # writing the page would block
-    refused(["report", files / "model.safetensors", "--out", out, "--no-test"], capsys,
+    refused(["report", files / "model.safetensors", "--out", out, "--no-test"], cli,
             "index.html there is a FIFO (named pipe)")
     (files / "taken").write_text("x")
-    refused(["report", files / "model.safetensors", "--out", files / "taken" / "sub", "--no-test"], capsys,
+    refused(["report", files / "model.safetensors", "--out", files / "taken" / "sub", "--no-test"], cli,
             "is not a folder")
     search_dir = files / "search"
     search_dir.mkdir()
     (search_dir / "best.safetensors").mkdir()
-    code, out_text, err = run(["search", "--data", files / "data.npz", "--param", "lr=0.1", "--out-dir", search_dir,
-                               *TRAIN], capsys)
+    code, out_text, err = cli(["search", "--data", files / "data.npz", "--param", "lr=0.1", "--out-dir", search_dir,
+                               *TRAIN])
     if "invalid choice: 'search'" in err:
         pytest.skip("no search command in this build")
     assert code == 2 and "best.safetensors there is a directory" in err, err
     # A missing folder is created with its parents, as before.
-    code, _, err = run(["report", files / "model.safetensors", "--out", files / "a" / "b", "--no-test"], capsys)
+    code, _, err = cli(["report", files / "model.safetensors", "--out", files / "a" / "b", "--no-test"])
     assert code == 0 and (files / "a" / "b" / "index.html").is_file(), err

@@ -20,15 +20,6 @@ from nnzero.divergence import LossWatch, likely_cause
 SRC = str(Path(nz.__file__).resolve().parents[1])
 
 
-def run(argv, capsys):
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     """8000 rows of 40 features, 4 classes: epochs long enough (~0.1-0.3 s) to signal between."""
@@ -85,23 +76,23 @@ def test_termination_signals_checkpoint_the_last_whole_epoch(data, tmp_path, sig
     assert all(np.array_equal(a[k], b[k]) for k in a)
 
 
-def test_an_interrupt_during_start_up_is_one_quiet_line(monkeypatch, capsys):
+def test_an_interrupt_during_start_up_is_one_quiet_line(monkeypatch, cli):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
     monkeypatch.setattr("nnzero.cli.build_parser", interrupted)
-    code, out, err = run(["train"], capsys)
+    code, out, err = cli(["train"])
     assert (code, out, err) == (130, "", "nnzero: interrupted\n")
 
 
-def test_sigterm_while_loading_data_exits_143_and_saves_nothing(data, tmp_path, monkeypatch, capsys):
+def test_sigterm_while_loading_data_exits_143_and_saves_nothing(data, tmp_path, monkeypatch, cli):
     def terminated(*args, **kwargs):
         os.kill(os.getpid(), signal.SIGTERM)      # the real signal, through the real handler
         raise AssertionError("the handler should have raised")
 
     previous = signal.getsignal(signal.SIGTERM)
     monkeypatch.setattr(train_cmd, "_load_data", terminated)
-    code, out, err = run(["train", "--data", data / "data.npz", "--out", tmp_path / "m.safetensors"], capsys)
+    code, out, err = cli(["train", "--data", data / "data.npz", "--out", tmp_path / "m.safetensors"])
     assert (code, err) == (143, "nnzero: terminated (SIGTERM)\n")
     assert list(tmp_path.iterdir()) == []
     assert signal.getsignal(signal.SIGTERM) is previous           # handlers are put back
@@ -117,32 +108,32 @@ def test_exit_codes_and_names():
 SMALL = ["--hidden", "16", "--epochs", "3", "--test-split", "0", "--quiet", "--preprocessing", "none"]
 
 
-def test_a_finite_loss_that_explodes_stops_training_and_names_the_learning_rate(data, tmp_path, capsys):
+def test_a_finite_loss_that_explodes_stops_training_and_names_the_learning_rate(data, tmp_path, cli):
     out = tmp_path / "m.safetensors"
-    code, _, err = run(["train", "--data", data / "data.npz", "--out", out, "--optimizer", "adam", "--lr", "1e3",
-                        *SMALL], capsys)
+    code, _, err = cli(["train", "--data", data / "data.npz", "--out", out, "--optimizer", "adam", "--lr", "1e3",
+                        *SMALL])
     assert code == 2 and "without becoming NaN" in err and "orders of magnitude" in err, err
     assert "Lower the learning rate (it was 1e+03)" in err
     assert f"Nothing was written to {out}: no epoch finished before it diverged" in err
     assert not out.exists()
 
 
-def test_weight_decay_is_named_when_it_is_the_cause(data, tmp_path, capsys):
-    code, _, err = run(["train", "--data", data / "data.npz", "--out", tmp_path / "m.safetensors",
-                        "--optimizer", "sgd", "--lr", "0.1", "--weight-decay", "100", *SMALL], capsys)
+def test_weight_decay_is_named_when_it_is_the_cause(data, tmp_path, cli):
+    code, _, err = cli(["train", "--data", data / "data.npz", "--out", tmp_path / "m.safetensors",
+                        "--optimizer", "sgd", "--lr", "0.1", "--weight-decay", "100", *SMALL])
     assert code == 2 and "training diverged" in err and "Likely cause: weight decay 100" in err, err
     assert "Lower the learning rate" not in err
 
 
-def test_divergence_after_good_epochs_writes_the_last_good_weights(data, tmp_path, capsys, monkeypatch):
+def test_divergence_after_good_epochs_writes_the_last_good_weights(data, tmp_path, cli, monkeypatch):
     """The learning rate jumps to 1e6 from the third epoch on: epochs 1 and 2 are kept."""
     real = nz.SGD.lr_at
     monkeypatch.setattr(nz.SGD, "lr_at", lambda self, e, n: real(self, e, n) if e < 2 else 1e6)
     out = tmp_path / "m.safetensors"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        code, _, err = run(["train", "--data", data / "data.npz", "--out", out, "--optimizer", "sgd", "--lr",
-                            "0.01", "--schedule", "constant", *SMALL], capsys)
+        code, _, err = cli(["train", "--data", data / "data.npz", "--out", out, "--optimizer", "sgd", "--lr",
+                            "0.01", "--schedule", "constant", *SMALL])
     assert code == 2 and err.count("\n") == 1 and "training diverged at epoch 3" in err, err
     assert err.rstrip().endswith(f"Saved the weights after epoch 2 to {out}.")
     model = nz.load(out)
