@@ -86,6 +86,27 @@ def tuning_minutes(r):
     return [run["curve"][-1]["seconds"] / 60 for run in tuning_runs(r)]
 
 
+def recipe_row(name, seeds=(0, 1, 2)):
+    """A recipe's test accuracy (%) per seed, their median, and its wall time per seed: the latest
+    ``--cli`` run (the whole ``nnzero train`` command) of each seed in results/recipes.jsonl."""
+    def values(r):
+        runs = [latest(r["runs"], recipe=name, seed=s, mode="cli") for s in seeds]
+        acc = [100 * run["test_accuracy"] for run in runs]
+        return (*acc, sorted(acc)[len(acc) // 2], *[run["wall_seconds"] for run in runs])
+    return values
+
+
+def best_curve(r):
+    """Test accuracy against training time of ``best``, seed 0 (the latest in-process run)."""
+    curve = latest(r["runs"], recipe="best", seed=0, mode="in-process")["curve"]
+    at = {c["epoch"]: c for c in curve}
+    first = next(c for c in curve if c["test_accuracy"] >= 0.99)
+    out = []
+    for c in (at[10], first, at[30], at[60], at[80]):
+        out += [100 * c["test_accuracy"], c["seconds"]] + ([c["epoch"]] if c is first else [])
+    return tuple(out)
+
+
 def sklearn_row(data, estimator, dtype):
     return lambda r: pick(r["rows"], data=data, estimator=estimator, dtype=dtype)
 
@@ -120,12 +141,20 @@ FIGURES = [
           "| {:.2f} % |", shift=1.5, rotate=10, scale=0.1, shear=0.1, elastic=1.0),
     tuned("| shift ±2 px, rotation ±12°, scale ±10 %, shear ±0.15, elastic 1.5 px | {:.2f} %¹ |",
           shift=2, rotate=12, scale=0.1, shear=0.15, elastic=1.5),
+    Figure("README.md", "`best`'s 80 epochs were chosen on the same split: {:.2f} % validation accuracy",
+           "tuning", lambda r: (100 * latest(r["runs"], recipe="best", seed=0)["final_val_accuracy"],)),
     Figure("README.md", "their times ({:.0f}–{:.0f} min for 30 epochs)", "tuning", lambda r: (
         min(tuning_minutes(r)), max(tuning_minutes(r)))),
-    # benchmarks/bench_recipes.py → results/recipes.jsonl (one line per run, appended): no run is
-    # stored yet. Register the recipes table's figures with the latest run of each (recipe, seed), e.g.
-    #   Figure("README.md", "**{:.2f} %**", "recipes", lambda r: (100 * latest(r["runs"], recipe="default",
-    #          seed=0)["test_accuracy"],)),
+    # benchmarks/bench_recipes.py --cli → results/recipes.jsonl: the recipes table, the latest
+    # whole-command run of each (recipe, seed); and the accuracy-against-time curve (in-process run)
+    *[Figure("README.md", f"| `{name}` | {{:.2f}} % | {{:.2f}} % | {{:.2f}} % | **{{:.2f}} %** | "
+             "{:.0f} s | {:.0f} s | {:.0f} s |", "recipes", recipe_row(name))
+      for name in ("default", "fast99", "best")],
+    *[Figure("README.md", f"| `{name}` | {{:.2f}} % | | | **{{:.2f}} %** | {{:.0f}} s | | |", "recipes",
+             recipe_row(name, seeds=(0,))) for name in ("long", "seed")],
+    Figure("README.md", "{:.2f} % after {:.0f} s of training (epoch 10), {:.2f} % after {:.0f} s (epoch {}, the "
+           "first at 99 % or more), {:.2f} % after {:.0f} s (epoch 30), {:.2f} % after {:.0f} s (epoch 60) and "
+           "{:.2f} % after {:.0f} s (epoch 80)", "recipes", best_curve),
     # benchmarks/bench_sklearn.py → results/sklearn.json has no stored run yet. Once it has, register
     # the README's sentence, e.g. with sklearn_row(MNIST, NNZERO_EST, "float32")(r)["fit_seconds_median"].
 ]

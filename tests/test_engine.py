@@ -184,3 +184,24 @@ def test_inference_gives_forwards_bits(dtype):
     relu_first = nz.Sequential([nz.ReLU(), nz.Dense(6, 3)], loss="mse", dtype=dtype).build(seed=0)
     assert relu_first.predict(X).tobytes() == relu_first.forward(X).tobytes()
     assert X.tobytes() == before.tobytes()                      # ReLU on the input: not in place
+
+
+@pytest.mark.parametrize("chunk", [4099, 65536])
+def test_adam_chunk_by_chunk_is_one_pass(chunk):
+    # The Adam kernel runs its passes chunk by chunk (for the cache): bit for bit the result of
+    # running each pass over the whole vector, across chunk edges that fall inside a parameter.
+    rng = np.random.default_rng(0)
+    shapes = {"0.W": (300, 400), "0.b": (400,), "2.W": (400, 3), "2.b": (3,)}
+    results = []
+    for size in (chunk, 10 ** 9):
+        start = {k: rng.standard_normal(s).astype(np.float32) for k, s in shapes.items()}
+        rng = np.random.default_rng(0)
+        flat = np.concatenate([a.ravel() for a in start.values()])
+        kernel = engine.update_kernel(nz.Adam(1e-2, weight_decay=1e-3), engine._split(flat, start), flat)
+        kernel.chunk = size
+        grads = np.random.default_rng(1)
+        for _ in range(5):
+            kernel.step(grads.standard_normal(flat.size).astype(np.float32), 1e-2)
+        results.append((flat.copy(), kernel.slot("m_sum").copy(), kernel.slot("v_sum").copy()))
+    for a, b in zip(*results):
+        assert a.tobytes() == b.tobytes()

@@ -218,7 +218,10 @@ def test_train_stop_resume_then_draw(browser, empty_server, shots, tmp_path):
     page.get_by_test_id("train-start").click()
     status = page.get_by_test_id("train-status")
     sync_api.expect(status).to_contain_text("epoch 2/4 · batch", timeout=60_000)
+    sync_api.expect(status).to_have_text(re.compile(r"· accuracy \d+\.\d% · .* left$"))
     sync_api.expect(page.get_by_test_id("loss-chart").locator(".uplot")).to_be_visible()
+    drawn = page.evaluate("() => Train.charts.accuracy.data[1].filter((v) => v != null)")
+    assert drawn and all(0 <= v <= 1 for v in drawn)          # the smoothed batch accuracy
     page.screenshot(path=str(shots / "train-running.png"), full_page=True)
     page.reload()                                      # reconnects to the running job
     sync_api.expect(status).to_contain_text("epoch 2/4 · batch", timeout=20_000)
@@ -231,6 +234,13 @@ def test_train_stop_resume_then_draw(browser, empty_server, shots, tmp_path):
     page.get_by_test_id("train-resume").click()
     sync_api.expect(status).to_contain_text("done", timeout=120_000)
     sync_api.expect(page.get_by_test_id("weights-grid")).to_be_visible()
+    # The curves go on through the resumed epochs (x = epochs done, fractional).
+    page.wait_for_timeout(300)
+    for chart in ("loss", "accuracy"):
+        xs = page.evaluate(f"() => {{ const d = Train.charts.{chart}.data; return d[0].filter((x, i) => d[1][i] != null); }}")
+        assert xs and xs[0] < 1 < 3 < max(xs) <= 4, chart
+        epochs = page.evaluate(f"() => Train.charts.{chart}.data[2].filter((v) => v != null).length")
+        assert epochs == 4, chart
     page.screenshot(path=str(shots / "train-done.png"), full_page=True)
     command = page.locator("#train-command").inner_text()
     page.get_by_test_id("nav-draw").click()
@@ -248,3 +258,91 @@ def test_train_stop_resume_then_draw(browser, empty_server, shots, tmp_path):
     assert main(argv + ["--quiet"]) == 0
     expected = nz.load(tmp_path / "cli.safetensors").params
     assert all(np.array_equal(trained.params[k], v) for k, v in expected.items())
+
+
+def test_train_view_draws_batch_accuracy(browser, shots, tmp_path, monkeypatch):
+    """The smoothed per-batch accuracy the server streams is drawn next to the loss, and the
+    status shows it with time left inside the first epoch (a run's events fed by hand)."""
+    from nnzero.studio import jobs
+
+    monkeypatch.setattr(jobs, "BATCH_EVENTS_PER_S", 1e12)
+    state = studio.State(message="no model given and none found")
+    job = state.job = Job(folder=tmp_path, on_done=state.open)
+    job.epochs, job.form = 3, {"hidden": "32", "epochs": "3"}
+    job._set("running")
+    stream = jobs._Stream(job)
+    stream.on_train_begin({"n_batches": 40})
+    stream.on_epoch_begin(0)
+    for b in range(30):
+        stream.on_batch_end(b, {"loss": 2.3 / (1 + b / 5), "accuracy": min(1.0, 0.1 + b / 30), "size": 32})
+    smooth_acc = [e["smooth_acc"] for e in job.events if e["type"] == "batch"]
+    for url in serve(state):
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        errors = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url)
+        status = page.get_by_test_id("train-status")
+        sync_api.expect(status).to_contain_text(f"epoch 1/3 · batch 30/40 · loss ", timeout=20_000)
+        sync_api.expect(status).to_contain_text(f"accuracy {100 * smooth_acc[-1]:.1f}% · ")
+        sync_api.expect(status).to_contain_text(" s left")
+        sync_api.expect(page.get_by_test_id("acc-chart").locator(".uplot")).to_be_visible()
+        drawn = page.evaluate("() => Train.charts.accuracy.data[1].filter((v) => v != null)")
+        assert drawn == pytest.approx(smooth_acc)
+        sync_api.expect(page.get_by_test_id("acc-chart")).to_contain_text("batch accuracy (smoothed)")
+        page.screenshot(path=str(shots / "train-accuracy.png"), full_page=True)
+        page.close()
+        job.state = "idle"              # nothing runs: the server's shutdown has nothing to stop
+        assert errors == [], f"console errors: {errors}"
+
+
+def test_resume_after_a_restart_and_the_augmented_samples(browser, shots, tmp_path):
+    """A run stopped under one server is offered by a new server in the same folder; Resume
+    finishes it; the augmented samples show for a run that uses augmentation."""
+    (X, y), _ = nz.datasets.load_dataset("mnist")
+    np.savez(tmp_path / "digits.npz", X=X[:3000], y=y[:3000])
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    first = Job(folder=folder)
+    first.on_event = lambda e: first.stop() if e["type"] == "epoch" and e["epoch"] == 0 else None
+    first.start({"data": str(tmp_path / "digits.npz"), "hidden": "24", "epochs": "3", "batch_size": "64",
+                 "augment": "affine", "seed": "2"})
+    first.thread.join(120)
+    assert first.state == "stopped", first.message
+    state = studio.State(message="no model given and none found")    # the restarted server
+    state.job = Job(folder=folder, on_done=state.open)
+    for url in serve(state):
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        errors = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url)
+        listed = page.get_by_test_id("resumable")
+        sync_api.expect(listed).to_be_visible(timeout=20_000)
+        sync_api.expect(listed).to_contain_text("studio-model.ckpt.safetensors")
+        sync_api.expect(listed.locator("tbody tr")).to_have_count(1)
+        sync_api.expect(listed).to_contain_text("hidden 24 · adam lr 0.002 · batch 64")
+        sync_api.expect(listed).to_contain_text("augment shift ±2 px, rotate ±12°")
+        sync_api.expect(listed.locator("td").nth(2)).to_have_text("epoch 1 of 3")
+        # The default form trains without augmentation: no samples; a preset shows them.
+        samples = page.get_by_test_id("augmented-samples")
+        sync_api.expect(samples).to_be_hidden()
+        page.locator("#train-augment").select_option("elastic")
+        sync_api.expect(samples).to_be_visible(timeout=60_000)
+        sync_api.expect(samples).to_contain_text("elastic 1 px")
+        box = page.locator("#augmented-grid").bounding_box()
+        assert box["width"] > 200 and box["height"] > 60
+        page.screenshot(path=str(shots / "train-resumable.png"), full_page=True)
+        page.get_by_test_id("resume-checkpoint").click()
+        status = page.get_by_test_id("train-status")
+        sync_api.expect(status).to_contain_text("done", timeout=120_000)
+        sync_api.expect(page.locator('#train-form [name="hidden"]')).to_have_value("24")
+        sync_api.expect(page.locator("#train-augment")).to_have_value("affine")
+        sync_api.expect(samples).to_contain_text("shift ±2 px, rotate ±12°", timeout=60_000)
+        sync_api.expect(listed).to_be_hidden()
+        # The curves start at the checkpoint's epoch 1, not at the resumed epoch 2.
+        epochs = page.evaluate("() => Train.charts.loss.data[2].filter((v) => v != null).length")
+        assert epochs == 3
+        page.screenshot(path=str(shots / "train-resumed.png"), full_page=True)
+        page.close()
+        assert errors == [], f"console errors: {errors}"

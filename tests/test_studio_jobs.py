@@ -114,6 +114,12 @@ def test_one_run_at_a_time_and_the_event_stream(tmp_path, small_npz):
     assert again.status_code == 409 and "already going" in again.json()["error"]
     assert client.post("/api/train/resume").status_code == 409
     wait_for(state.job, "epoch")               # a checkpoint needs one whole epoch
+    # The training loop reports each batch's accuracy and the batch count from the start: the
+    # first epoch's events carry the smoothed accuracy and the time left.
+    first_epoch = [e for e in state.job.events if e["type"] == "batch" and e["epoch"] == 0]
+    n = -(-2430 // 64)       # 3000 rows less 10 % held out as the test set, then 10 % for validation
+    assert first_epoch and all(e["n_batches"] == n and e["left"] is not None for e in first_epoch)
+    assert all(0 <= e["accuracy"] <= 1 and 0 <= e["smooth_acc"] <= 1 for e in first_epoch)
     text = client.get("/api/train/events?once=1").text
     assert text.startswith("retry: 1000") and '"type": "batch"' in text and '"state": "running"' in text
     last = max(e["id"] for e in state.job.events)
@@ -159,3 +165,90 @@ def test_form_fields_become_the_cli_flags():
     assert argv == ["--hidden", "64", "--lr", "0.01", "--augment", "affine"]
     with pytest.raises(nz.ConfigError, match="unknown training settings"):
         form_to_argv({"layers": "3"})
+
+
+def _fed_stream(tmp_path, monkeypatch, begin_logs, batches):
+    """A Job's stream callback fed by hand: ``batches`` of (epoch, batch, logs) after
+    ``on_train_begin(begin_logs)``; every batch is emitted (no thinning)."""
+    from nnzero.studio import jobs
+
+    monkeypatch.setattr(jobs, "BATCH_EVENTS_PER_S", 1e12)
+    job = Job(folder=tmp_path)
+    job.epochs = 3
+    stream = jobs._Stream(job)
+    stream.on_train_begin(begin_logs)
+    for epoch, batch, logs in batches:
+        if batch == 0:
+            stream.on_epoch_begin(epoch)
+        stream.on_batch_end(batch, logs)
+    return job, [e for e in job.events if e["type"] == "batch"]
+
+
+def test_batch_events_stream_smoothed_loss_and_accuracy(tmp_path, monkeypatch):
+    losses, accs = [2.0, 1.0, 0.5, 0.25], [0.125, 0.5, 0.75, 1.0]
+    feed = [(0, b, {"loss": loss, "accuracy": acc, "size": 8}) for b, (loss, acc) in enumerate(zip(losses, accs))]
+    job, events = _fed_stream(tmp_path, monkeypatch, {"n_batches": 10}, feed)
+    assert [e["accuracy"] for e in events] == accs and [e["loss"] for e in events] == losses
+    smooth, smooth_acc = [], []
+    for loss, acc in zip(losses, accs):      # s ← 0.95·s + 0.05·x, starting at the first value
+        smooth.append(loss if not smooth else 0.95 * smooth[-1] + 0.05 * loss)
+        smooth_acc.append(acc if not smooth_acc else 0.95 * smooth_acc[-1] + 0.05 * acc)
+    assert [e["smooth"] for e in events] == pytest.approx(smooth, rel=1e-12)
+    assert [e["smooth_acc"] for e in events] == pytest.approx(smooth_acc, rel=1e-12)
+    # n_batches known from the start: time left from the very first batches of epoch 1, for
+    # 3 epochs × 10 batches: elapsed / done × (30 − done).
+    assert all(e["n_batches"] == 10 and e["left"] is not None for e in events)
+    last = events[-1]
+    assert last["left"] == pytest.approx(last["elapsed"] / 4 * 26, rel=1e-3, abs=1e-6)
+    # The page's stream carries them as sent.
+    state = studio.State(message="none", job=job)
+    text = TestClient(studio.create_app(state)).get("/api/train/events?once=1").text
+    assert f'"smooth_acc": {smooth_acc[-1]!r}' in text and '"accuracy": 1.0' in text
+
+
+def test_batch_events_without_the_loops_accuracy_or_batch_count(tmp_path, monkeypatch):
+    """A training loop that reports only the loss: accuracy is None (the page draws no batch
+    curve), and time left waits for the first epoch to count its batches."""
+    feed = [(0, b, {"loss": 1.0, "size": 8}) for b in range(3)]
+    job, events = _fed_stream(tmp_path, monkeypatch, {}, feed)
+    assert [(e["accuracy"], e["smooth_acc"], e["left"], e["n_batches"]) for e in events] == [(None,) * 4] * 3
+
+
+def test_augmented_samples_for_the_forms_settings(tmp_path, small_npz):
+    """The grid of augmented training samples: nnzero's Augment with the run's settings (preset
+    or recipe), on the run's first training rows, seeded with the run's seed; 400s for bad input."""
+    import base64
+
+    from nnzero import recipes
+    from nnzero.augment import Augment
+
+    client = TestClient(studio.create_app(studio.State(message="none", job=Job(folder=tmp_path))))
+    settings = {"data": str(small_npz), "augment": "elastic", "seed": "3"}
+    r = client.post("/api/train/augmented", json={"settings": settings, "samples": 6, "copies": 3})
+    assert r.status_code == 200, r.text
+    d = r.json()
+    assert d["augment"] == Augment.preset("elastic").config() and d["shape"] == [28, 28]
+    assert (d["samples"], d["copies"]) == (6, 3) and "elastic" in d["description"]
+    got = np.frombuffer(base64.b64decode(d["pixels"]), dtype=np.uint8).reshape(4, 6, 784)
+    X = np.load(small_npz)["X"][:6].astype(np.float32)
+    rng = np.random.default_rng(3)
+    rows = [X] + [Augment.preset("elastic")(X, rng) for _ in range(3)]
+    expected = np.round(255 * np.clip(np.stack(rows), 0, X.max()) / X.max())
+    assert np.array_equal(got, expected)
+    assert all(not np.array_equal(got[0], got[k]) for k in (1, 2, 3))     # the warps move the ink
+    # The recipe's own augmentation, when the form leaves it to the recipe; none: null.
+    best = client.post("/api/train/augmented", json={"settings": {"data": str(small_npz), "recipe": "best"}}).json()
+    assert best["augment"] == Augment(**recipes.RECIPES["best"]["augment"]).config()
+    assert (best["samples"], best["copies"]) == (8, 2)
+    plain = client.post("/api/train/augmented", json={"settings": {"data": str(small_npz)}}).json()
+    assert plain["augment"] is None and "no augmentation" in plain["description"]
+    # Bad input: 400 with a message.
+    np.savez(tmp_path / "rows.npz", X=np.ones((20, 5)), y=np.arange(20) % 2)
+    for body, words in [({"settings": settings, "samples": 0}, "samples must be an integer in 1..32"),
+                        ({"settings": settings, "copies": "2"}, "copies must be an integer in 1..8"),
+                        ({"settings": {**settings, "lr": "0"}}, "argument --lr: expected a number > 0"),
+                        ({"settings": {**settings, "data": str(tmp_path / "rows.npz")}}, "needs image inputs"),
+                        ({"settings": {**settings, "data": str(tmp_path / "none.npz")}}, "none.npz"),
+                        ({"settings": ["augment"]}, "must be a JSON object")]:
+        r = client.post("/api/train/augmented", json=body)
+        assert r.status_code == 400 and words in r.json()["error"], (body, r.text)

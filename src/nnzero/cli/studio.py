@@ -11,7 +11,8 @@ a unit for its weights and z = w·x + b with real numbers; follow one sample's g
 through the network; browse the test set's confusion matrix and mistakes; read the history.
 The Train page trains a new model with 'nnzero train's own code and streams the curves, the
 first layer's weights and per-layer diagnostics; Stop checkpoints, Resume continues exactly.
-Model files trained there are written to the current folder.
+Model files trained there are written to the current folder; runs left unfinished there (the
+server stopped, Ctrl-C) are listed after a restart, to resume.
 
 Without MODEL: ./model.safetensors (what 'nnzero train' writes), else the cached default model;
 if there is neither, the page opens on the Train view. Needs: pip install 'nnzero[studio]'."""

@@ -16,13 +16,18 @@ Endpoints (all JSON; a bad request gets a 4xx with ``{"error": message}``, never
 
 Training (one run at a time; :mod:`nnzero.studio.jobs`):
 
-``GET  /api/train``          the run's state, the recipes and the datasets present.
+``GET  /api/train``          the run's state, the recipes, the datasets present and the runs
+                             left to resume in the server's folder (``resumable``).
 ``POST /api/train/start``    ``{"settings": {field: text}}`` (fields as ``nnzero train``'s flags:
                              dataset, data, recipe, hidden, optimizer, lr, epochs, batch_size,
                              dropout, augment, seed, validation_split, out) → the state once it trains;
                              400 with the CLI's message for bad settings, 409 while a run goes.
 ``POST /api/train/stop``     stop at the next batch end, checkpointing the last completed epoch.
-``POST /api/train/resume``   continue the stopped run exactly.
+``POST /api/train/resume``   continue the stopped run exactly; ``{"checkpoint": name}``: a run
+                             listed in ``resumable`` (left in the folder, e.g. by a restart).
+``POST /api/train/augmented``  ``{"settings": {...}, "samples": 8, "copies": 2}`` → the grid of
+                             augmented training samples those settings would train on
+                             (:mod:`nnzero.studio.samples`); ``augment`` null when there is none.
 ``GET  /api/train/events``   Server-Sent Events (``id:`` = sequence number; ``Last-Event-ID`` or
                              ``?after=N`` resumes, ``?once=1`` ends after the events so far).
 
@@ -130,14 +135,14 @@ def _control(job, action, JSONResponse, run_in_threadpool):
     """The endpoint that starts, stops or resumes ``job``."""
     async def handler(request):
         try:
-            body = await _body(request) if action == "start" else {}
+            body = await _body(request) if action == "start" or await request.body() else {}
             if job.busy and action in ("start", "resume"):
                 raise BadRequest(f"a run is already going (epoch {job.epoch + 1}/{job.epochs}); "
                                  "stop it before starting another", 409)
             if action == "start":
                 result = await run_in_threadpool(job.start, body.get("settings") or {})
             elif action == "resume":
-                result = await run_in_threadpool(job.resume)
+                result = await run_in_threadpool(job.resume, body.get("checkpoint"))
             else:
                 await run_in_threadpool(job.stop)
                 result = job.snapshot()
@@ -153,11 +158,23 @@ def _training_routes(state, Route, JSONResponse, StreamingResponse, run_in_threa
     """The Train view's endpoints, on ``state.job``."""
     from .. import optimizers, recipes
     from ..augment import PRESETS
+    from .samples import augmented_grid
 
     job = state.job
 
     def control(action):
         return _control(job, action, JSONResponse, run_in_threadpool)
+
+    async def augmented(request):
+        try:
+            body = await _body(request)
+            settings = body.get("settings") or {}
+            result = await run_in_threadpool(augmented_grid, settings, body.get("samples"), body.get("copies"))
+        except BadRequest as exc:
+            return JSONResponse({"error": str(exc)}, status_code=exc.status)
+        except NnzeroError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse(result)
 
     async def info(request):
         return JSONResponse({**job.snapshot(), "recipes": recipes.RECIPES,
@@ -193,7 +210,8 @@ def _training_routes(state, Route, JSONResponse, StreamingResponse, run_in_threa
             Route("/api/train/start", control("start"), methods=["POST"]),
             Route("/api/train/stop", control("stop"), methods=["POST"]),
             Route("/api/train/resume", control("resume"), methods=["POST"]),
-            Route("/api/train/events", events)]
+            Route("/api/train/events", events),
+            Route("/api/train/augmented", augmented, methods=["POST"])]
 
 
 def create_app(state):

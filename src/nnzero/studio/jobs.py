@@ -7,9 +7,12 @@ is refused with the message the CLI gives. While the run goes, a callback record
 the page reads as a Server-Sent-Events stream (:mod:`nnzero.studio.app`):
 
 ``{"type": "state", "state": idle|running|stopping|stopped|cancelled|done|error, ...}``
-``{"type": "batch", "epoch", "batch", "n_batches", "loss", "smooth", "elapsed", "left"}``
+``{"type": "batch", "epoch", "batch", "n_batches", "loss", "smooth", "accuracy", "smooth_acc",
+"elapsed", "left"}`` (accuracy None when the training loop does not report it per batch)
 ``{"type": "epoch", "epoch", "epochs", "logs": {...}, "diagnostics": {...}}``
 ``{"type": "weights", "epoch", "units", "pixels": u8, "scales": [...]}`` (first layer, ≤ 64 units)
+``{"type": "reset"}``: forget the events so far (a run resumed from a checkpoint file follows,
+its earlier epochs first)
 """
 
 import argparse
@@ -27,6 +30,7 @@ from ..cli import train as cli_train
 from ..errors import ConfigError, NnzeroError
 from ..serialization import load
 from ..diagnostics import Diagnostics
+from . import resumable
 from .views import u8
 
 # form field -> nnzero train flag
@@ -93,15 +97,26 @@ def fresh_out(folder, stem="studio-model"):
 
 
 class _Stream(Callback):
-    """Records the run's progress as events; raises StopRequested at a batch end when asked."""
+    """Records the run's progress as events; raises StopRequested at a batch end when asked.
+
+    Per batch it reads the training loop's own ``on_batch_end`` logs: ``loss`` and, when the
+    loop reports it, ``accuracy`` (the batch's share of rows whose logits' argmax is their label:
+    no extra forward pass). Both are smoothed by an exponential moving average over ~20 batches,
+    s ← 0.95·s + 0.05·x, since one batch is noisy. ``on_train_begin``'s ``n_batches`` (when the
+    loop gives it) lets "time left" be estimated from the first batches; without it the first
+    epoch counts them."""
 
     def __init__(self, job):
         self.job = job
 
     def on_train_begin(self, logs=None):
-        resume = (logs or {}).get("resume")
+        logs = logs or {}
+        resume = logs.get("resume")
         self.t0, self.epoch0 = time.perf_counter(), int(resume.epoch) if resume else 0
-        self.smooth, self.last_emit = None, 0.0
+        self.smooth = self.smooth_acc = None
+        self.last_emit = 0.0
+        if isinstance(logs.get("n_batches"), int) and logs["n_batches"] > 0:
+            self.job.n_batches = logs["n_batches"]
         self.job.epoch = self.epoch0
         self.job._started.set()
 
@@ -109,9 +124,12 @@ class _Stream(Callback):
         self.epoch, self.t_epoch = epoch, time.perf_counter()
 
     def on_batch_end(self, batch, logs=None):
-        loss = float((logs or {}).get("loss", math.nan))
-        # Exponential moving average over ~20 batches: the per-batch loss is noisy.
-        self.smooth = loss if self.smooth is None or not math.isfinite(self.smooth) else 0.95 * self.smooth + 0.05 * loss
+        logs = logs or {}
+        loss = float(logs.get("loss", math.nan))
+        acc = logs.get("accuracy")
+        acc = None if acc is None or not math.isfinite(acc) else float(acc)
+        self.smooth = _ema(self.smooth, loss)
+        self.smooth_acc = None if acc is None else _ema(self.smooth_acc, acc)
         job = self.job
         now = time.perf_counter()
         if job._stop.is_set():
@@ -123,7 +141,8 @@ class _Stream(Callback):
             total = (job.epochs - self.epoch0) * n if n else None
             left = (now - self.t0) / done * (total - done) if total else None
             job._emit({"type": "batch", "epoch": self.epoch, "batch": batch, "n_batches": n,
-                       "loss": loss, "smooth": self.smooth, "elapsed": now - self.t0, "left": left})
+                       "loss": loss, "smooth": self.smooth, "accuracy": acc, "smooth_acc": self.smooth_acc,
+                       "elapsed": now - self.t0, "left": left})
 
     def on_epoch_end(self, epoch, logs=None):
         job = self.job
@@ -138,6 +157,11 @@ class _Stream(Callback):
     def on_batch_begin(self, batch, logs=None):
         if self.job.n_batches is None:
             self.job._batches_seen = batch + 1
+
+
+def _ema(s, x):
+    """s ← 0.95·s + 0.05·x (x itself to start, or after a non-finite value)."""
+    return x if s is None or not math.isfinite(s) else 0.95 * s + 0.05 * x
 
 
 def weights_event(model, epoch):
@@ -193,7 +217,9 @@ class Job:
                 "command": self.command, "model": None if self.model_path is None else str(self.model_path),
                 "checkpoint": None if self.checkpoint is None else str(self.checkpoint),
                 "epoch": self.epoch, "epochs": self.epochs, "n_batches": self.n_batches,
-                "resumed_from": self.resumed_from, "datasets": available_datasets()}
+                "resumed_from": self.resumed_from, "datasets": available_datasets(),
+                "folder": str(self.folder.resolve()),
+                "resumable": resumable.find(self.folder, exclude=self.checkpoint if self.busy else None)}
 
     def _set(self, state, message=None):
         self.state, self.message = state, message
@@ -223,15 +249,40 @@ class Job:
         self.command = "nnzero train " + " ".join(shlex.quote(a) for a in argv)
         return self._launch(args, timeout)
 
-    def resume(self, timeout=120):
+    def resume(self, checkpoint=None, timeout=120):
+        """Continue the stopped run; or, with ``checkpoint`` (a file name listed by
+        :func:`~nnzero.studio.resumable.find`), a run left in the folder, e.g. by a server that
+        was shut down while it trained."""
         if self.busy:
             raise ConfigError("a run is already going; stop it first")
+        if checkpoint is not None:
+            return self._resume_file(checkpoint, timeout)
         if self.state != "stopped" or self.checkpoint is None or not self.checkpoint.exists():
             raise ConfigError("there is no stopped run to resume")
         args = train_parser().parse_args(["--resume", str(self.checkpoint), "--quiet"])
         # The batches after the checkpoint are done again: drop them from the log.
         with self.lock:
             self.events = [e for e in self.events if e["type"] not in ("batch", "epoch") or e["epoch"] < self.epoch]
+        self.resumed_from = self.epoch
+        return self._launch(args, timeout)
+
+    def _resume_file(self, name, timeout):
+        if not isinstance(name, str):
+            raise ConfigError(f"checkpoint must be a file name, got {name!r}")
+        entries = {e["checkpoint"]: e for e in resumable.find(self.folder)}
+        if name not in entries:
+            raise ConfigError(f"no resumable checkpoint {name!r} in {self.folder.resolve()}; "
+                              f"resumable: {sorted(entries) or 'none'}")
+        entry = entries[name]
+        args = train_parser().parse_args(["--resume", entry["path"], "--quiet"])
+        self.checkpoint, self.model_path = Path(entry["path"]), Path(entry["model"])
+        self.form, self.epoch, self.epochs, self.n_batches = entry["form"], entry["epoch"], entry["epochs"], None
+        self.command = "nnzero train --resume " + shlex.quote(entry["path"])
+        with self.lock:
+            self.events = []
+        self._emit({"type": "reset"})                               # a page drops what it has
+        for event in resumable.history_events(self.checkpoint):    # the curves so far
+            self._emit(event)
         self.resumed_from = self.epoch
         return self._launch(args, timeout)
 

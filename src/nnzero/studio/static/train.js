@@ -16,7 +16,8 @@ const Train = {
     this.datasets(this.info.datasets);
     this.recipe("default");
     $("train-recipe").addEventListener("change", (e) => this.recipe(e.target.value));
-    form.addEventListener("input", () => this.command());
+    form.addEventListener("input", () => { this.command(); this.augmented(); });
+    form.addEventListener("change", () => this.augmented());
     form.addEventListener("submit", (e) => { e.preventDefault(); this.start(); });
     $("train-stop").addEventListener("click", () => this.control("stop"));
     $("train-resume").addEventListener("click", () => this.control("resume"));
@@ -39,6 +40,48 @@ const Train = {
     f.dropout.value = r.dropout;
     f.augment.value = "";                    // the recipe's own augmentation
     this.command();
+    this.augmented();
+  },
+
+  // The augmented samples these settings would train on (none: the panel hides). Debounced:
+  // the form changes on every key.
+  augmented() {
+    clearTimeout(this.augTimer);
+    this.augTimer = setTimeout(async () => {
+      const n = (this.augSeq = (this.augSeq || 0) + 1);
+      let res, data;
+      try {
+        res = await fetch("/api/train/augmented", { method: "POST", headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ settings: this.settings(), samples: 8, copies: 2 }) });
+        data = await res.json();
+      } catch (e) { return; }
+      if (n !== this.augSeq) return;           // a newer request is on its way
+      const panel = $("augmented-panel"), caption = $("augmented-caption");
+      if (res.ok && data.augment == null) { panel.hidden = true; return; }
+      panel.hidden = false;
+      if (!res.ok) { $("augmented-grid").hidden = true; caption.textContent = data.error; return; }
+      $("augmented-grid").hidden = false;
+      caption.textContent = `Augmentation: ${data.description}.`;
+      this.drawSamples(data);
+    }, 250);
+  },
+
+  drawSamples(d) {
+    const [h, w] = d.shape, rows = d.copies + 1, px = Colors.decodeU8(d.pixels), gap = 2;
+    const canvas = $("augmented-grid");
+    canvas.width = d.samples * (w + gap) + gap;
+    canvas.height = rows * (h + gap) + gap + 4;
+    const ctx = canvas.getContext("2d");
+    ctx.fillStyle = "#d9dde3"; ctx.fillRect(0, 0, canvas.width, canvas.height);
+    const img = ctx.createImageData(w, h);
+    for (let k = 0; k < rows * d.samples; k++) {
+      for (let i = 0; i < h * w; i++) {
+        const v = 255 - px[k * h * w + i];     // ink dark on white, as on paper
+        img.data.set([v, v, v, 255], 4 * i);
+      }
+      const r = Math.floor(k / d.samples), c = k % d.samples;
+      ctx.putImageData(img, gap + c * (w + gap), gap + r * (h + gap) + (r > 0 ? 4 : 0));
+    }
   },
 
   // A reloaded page shows the settings of the run it reconnected to.
@@ -46,7 +89,8 @@ const Train = {
     this.filled = true;
     const f = $("train-form").elements;
     for (const el of f) if (el.name && el.tagName === "INPUT") el.value = form[el.name] ?? "";
-    for (const name of ["dataset", "recipe", "optimizer", "augment"]) if (form[name]) f[name].value = form[name];
+    for (const name of ["dataset", "recipe", "optimizer", "augment"]) if (name in form) f[name].value = form[name];
+    this.augmented();
   },
 
   settings() {
@@ -84,19 +128,29 @@ const Train = {
 
   receive(e) {
     if (e.type === "state") {
-      if (e.state === "running" && this.state && this.state.state !== "running" && e.resumed_from == null) this.events = [];
-      if (e.resumed_from != null) {
+      // On the way into "running": a new run starts afresh; a resumed one redoes the epochs
+      // after its checkpoint, so what this page has of them goes (only then: later state events
+      // of the resumed run carry resumed_from too).
+      const starting = e.state === "running" && !(this.state && this.state.state === "running");
+      if (starting && this.state && e.resumed_from == null) this.events = [];
+      if (starting && e.resumed_from != null) {
         this.events = this.events.filter((x) => !(("epoch" in x) && x.type !== "state" && x.epoch >= e.resumed_from));
       }
       const finished = e.state === "done" && this.state && this.state.state !== "done";
       this.render(e);
       if (finished) initModel();
+      this.schedulePlot();
       return;
     }
-    this.events.push(e);
+    if (e.type === "reset") this.events = [];
+    else this.events.push(e);
     if (e.type === "batch") this.status(e);
     if (e.type === "weights") this.weights(e);
     if (e.type === "epoch") this.diagnostics(e);
+    this.schedulePlot();
+  },
+
+  schedulePlot() {
     if (!this.pending) { this.pending = true; requestAnimationFrame(() => { this.pending = false; this.plot(); }); }
   },
 
@@ -116,29 +170,66 @@ const Train = {
     else if (st.state === "idle") el.textContent = "No run yet.";
     else el.textContent = st.message || st.state;
     if (st.command) $("train-command").textContent = st.command;
+    if (st.resumable) this.resumable(st.resumable, st.folder, running);
+  },
+
+  // The runs left in the server's folder (e.g. by a restart): one Resume button each.
+  resumable(list, folder, running) {
+    const box = $("resumable");
+    box.hidden = list.length === 0;
+    $("resumable-folder").textContent = folder || ".";
+    const body = box.querySelector("tbody");
+    body.innerHTML = "";
+    for (const r of list) {
+      const s = r.settings, tr = document.createElement("tr");
+      const hidden = (s.hidden || []).join("-") || "none";
+      const parts = [r.data, s.recipe && `recipe ${s.recipe}`, `hidden ${hidden}`, `${s.optimizer} lr ${s.lr}`,
+        `batch ${s.batch_size ?? "full"}`, s.dropout ? `dropout ${s.dropout}` : null,
+        s.augment ? `augment ${s.augment}` : null, `seed ${s.seed}`].filter(Boolean);
+      const val = r.last.val_accuracy != null, acc = val ? r.last.val_accuracy : r.last.accuracy;
+      tr.innerHTML = `<td><code></code></td><td></td><td>epoch ${r.epoch} of ${r.epochs}</td><td>${
+        acc == null ? "–" : `${(100 * acc).toFixed(1)}% ${val ? "(validation)" : "(training)"}`}</td><td></td>`;
+      tr.cells[0].firstChild.textContent = r.checkpoint;
+      tr.cells[1].textContent = parts.join(" · ");
+      const b = document.createElement("button");
+      b.type = "button"; b.textContent = "Resume"; b.disabled = running;
+      b.dataset.testid = "resume-checkpoint";
+      b.setAttribute("aria-label", `resume ${r.checkpoint} from epoch ${r.epoch} of ${r.epochs}`);
+      b.addEventListener("click", async () => {
+        this.filled = false;
+        const res = await api("train-resume", "/api/train/resume", { checkpoint: r.checkpoint });
+        if (res) this.render(res);
+      });
+      tr.cells[4].append(b);
+      body.append(tr);
+    }
   },
 
   status(b) {
     if (!this.state || this.state.state !== "running") return;
     const n = b.n_batches ? `/${b.n_batches}` : "";
     const left = b.left == null ? "estimating time left" : `${fmtTime(b.left)} left`;
-    $("train-status").textContent = `epoch ${b.epoch + 1}/${this.state.epochs} · batch ${b.batch + 1}${n} · loss ${fmt(b.smooth)} · ${left}`;
+    const acc = b.smooth_acc == null ? "" : ` · accuracy ${(100 * b.smooth_acc).toFixed(1)}%`;
+    $("train-status").textContent = `epoch ${b.epoch + 1}/${this.state.epochs} · batch ${b.batch + 1}${n} · loss ${fmt(b.smooth)}${acc} · ${left}`;
   },
 
-  // Loss: the smoothed batch loss (x = epochs, fractional) and each epoch's training and
-  // validation loss; accuracy per epoch.
+  // Loss and accuracy: the smoothed per-batch values (x = epochs, fractional) and each epoch's
+  // training and validation values. Batch accuracy is drawn when the training loop reports it.
   plot() {
     const batches = this.events.filter((e) => e.type === "batch");
     const epochs = this.events.filter((e) => e.type === "epoch");
     const nb = (this.state && this.state.n_batches) || (batches.length && batches[batches.length - 1].n_batches);
-    const pts = [];
-    for (const b of batches) if (nb) pts.push([b.epoch + (b.batch + 1) / nb, b.smooth, null, null]);
-    for (const e of epochs) pts.push([e.epoch + 1, null, e.logs.loss, e.logs.val_loss]);
-    pts.sort((a, b) => a[0] - b[0]);
-    const cols = [0, 1, 2, 3].map((i) => pts.map((p) => p[i]));
-    this.chart("loss", $("loss-chart"), ["batch loss (smoothed)", "loss (epoch)", "val_loss"], cols);
-    const acc = [epochs.map((e) => e.epoch + 1), epochs.map((e) => e.logs.accuracy), epochs.map((e) => e.logs.val_accuracy)];
-    this.chart("accuracy", $("acc-chart"), ["accuracy", "val_accuracy"], acc);
+    const series = (batchKey, epochKey, valKey) => {
+      const pts = [];
+      for (const b of batches) if (nb && b[batchKey] != null) pts.push([b.epoch + (b.batch + 1) / nb, b[batchKey], null, null]);
+      for (const e of epochs) pts.push([e.epoch + 1, null, e.logs[epochKey], e.logs[valKey]]);
+      pts.sort((a, b) => a[0] - b[0]);
+      return [0, 1, 2, 3].map((i) => pts.map((p) => p[i]));
+    };
+    this.chart("loss", $("loss-chart"), ["batch loss (smoothed)", "loss (epoch)", "val_loss"],
+      series("smooth", "loss", "val_loss"));
+    this.chart("accuracy", $("acc-chart"), ["batch accuracy (smoothed)", "accuracy (epoch)", "val_accuracy"],
+      series("smooth_acc", "accuracy", "val_accuracy"));
   },
 
   chart(title, el, labels, data) {
