@@ -44,7 +44,6 @@ def test_every_public_name_resolves_to_where_it_is_defined():
     namespace = {}
     exec("from nnzero import *", namespace)
     assert set(nz.__all__) <= set(namespace)
-    assert nz.io is nz.serialization                      # the old name still works
     assert nz.explain.explain and nz.images.load_digit    # any submodule, as `import nnzero.x` would give
 
 

@@ -30,8 +30,6 @@ _NAMES = {
 }
 #: Submodules that are part of the public surface (`nz.datasets.load_mnist()`).
 _MODULES = ("datasets", "initializers", "losses", "metrics", "optimizers", "recipes", "serialization")
-#: Old names: `nz.io` was nnzero.serialization (it shadowed the standard library's io).
-_ALIASES = {"io": "serialization"}
 
 _WHERE = {name: module for module, names in _NAMES.items() for name in names}
 # Sequential.save writes through nnzero.serialization, which hooks itself in when imported (the
@@ -67,12 +65,12 @@ def __getattr__(name):
     """Import the module that defines ``name`` on first use, and keep the value here."""
     import importlib.util
 
-    module = _WHERE.get(name) or _ALIASES.get(name) or name
+    module = _WHERE.get(name, name)
     if module in _MAKE_MODELS:
         importlib.import_module(".serialization", __name__)
     if name in _WHERE:
         value = getattr(importlib.import_module(f".{module}", __name__), name)
-    elif name in _ALIASES or (not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}")):
+    elif not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}"):
         value = importlib.import_module(f".{module}", __name__)   # any submodule: nz.explain, nz.images
     else:
         raise AttributeError(f"module 'nnzero' has no attribute {name!r}")
@@ -82,4 +80,4 @@ def __getattr__(name):
 
 def __dir__():
     """The public names too (for tab completion and help()), not only those loaded so far."""
-    return sorted(set(globals()) | set(_WHERE) | set(_MODULES) | set(_ALIASES))
+    return sorted(set(globals()) | set(_WHERE) | set(_MODULES))

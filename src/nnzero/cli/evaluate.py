@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from .. import serialization, metrics
+from .. import console, metrics, serialization
 from . import common
 
 DESCRIPTION = """\
@@ -70,11 +70,11 @@ def _text(r, path):
                      str(r["support"][i])])
     macro = r["macro_avg"]
     rows.append(["macro avg", *(common.fmt(macro[k]) for k in ("precision", "recall", "f1")), str(r["n"])])
-    lines += ["", common.table(rows)]
+    lines += ["", console.table(rows)]
     never = [name for name, p, n in zip(names, r["precision"], r["support"]) if p is None and n]
     if never:
         lines.append(f"never predicted: {', '.join(never)} (precision undefined, shown as -; it counts as 0 "
                      "in the macro average, as in scikit-learn)")
     lines += ["", "confusion matrix (rows: true class, columns: predicted)"]
-    lines.append(common.table([["true \\ pred", *names], *([n, *map(str, row)] for n, row in zip(names, cm))]))
+    lines.append(console.table([["true \\ pred", *names], *([n, *map(str, row)] for n, row in zip(names, cm))]))
     return "\n".join(lines)

@@ -92,7 +92,7 @@ def _images(model, paths):
 
 def _csv(header, names, labels, proba, classes):
     out = io.StringIO()
-    out.write(",".join([header, "label", *(f"prob_{c}" for c in classes.tolist())]) + "\n")
+    out.write(",".join([header, "label", *(_cell(f"prob_{c}") for c in classes.tolist())]) + "\n")
     for name, label, row in zip(names, labels.tolist(), proba.tolist()):
         out.write(",".join([_cell(name), _cell(label), *(f"{p:.6g}" for p in row)]) + "\n")
     return out.getvalue()

@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import preprocessing, rows, safety, search
 from .._atomic import atomic_write
+from ..console import progress_bar, table
 from ..errors import ConfigError, DataError
 from . import augment_flags, common, terminal, train, train_start
 
@@ -210,9 +211,7 @@ class _Bar:
     def __init__(self, total, quiet):
         self.total, self.quiet, self.count, self.bar = total, quiet, 0, None
         if not quiet and sys.stdout.isatty():
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, unit="trial", dynamic_ncols=True, file=sys.stdout)
+            self.bar = progress_bar(total, "trial", "trials")
 
     def update(self, row):
         self.count += 1
@@ -245,7 +244,7 @@ def ranked_table(results, space):
                       *(_show(r["params"][k]) for k in space), common.fmt(r["val_loss"]),
                       common.fmt(r["val_accuracy"]), _show(r["epochs"]) if r["epochs"] is not None else "-",
                       f"{r['seconds']:.1f}", r["status"]])
-    return common.table(rows_)
+    return table(rows_)
 
 
 def _write_results(out_dir, results, space):

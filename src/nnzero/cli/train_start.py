@@ -86,7 +86,7 @@ def choose_preprocessing(args, recipe_spec, source, X, split=None):
 def banner(model, settings, data, resume, spec=None, why=None):
     """The start line(s): network, data (train / validation / test rows), optimisation and the
     preprocessing with the reason for it; wrapped to the terminal's width."""
-    from ..training import terminal_width
+    from ..console import terminal_width
 
     sizes = [model.n_features] + [layer.n_out for layer in model.layers if isinstance(layer, Dense)]
     batch = "full batch" if settings["batch_size"] is None else f"batch {settings['batch_size']}"
@@ -108,7 +108,7 @@ def banner(model, settings, data, resume, spec=None, why=None):
     if settings.get("init_from"):
         lines.append(f"starting from the weights of {settings['init_from']['path']} (fresh optimizer)")
     if resume is not None:
-        lines.append(f"resuming after epoch {resume['epoch']} of {resume['epochs']}")
+        lines.append(f"resuming after epoch {resume.epoch} of {resume.epochs}")
     if not sys.stdout.isatty():
         return "\n".join(lines)
     width = terminal_width()

@@ -8,7 +8,7 @@ the page reads as a Server-Sent-Events stream (:mod:`nnzero.studio.app`):
 
 ``{"type": "state", "state": idle|running|stopping|stopped|cancelled|done|error, ...}``
 ``{"type": "batch", "epoch", "batch", "n_batches", "loss", "smooth", "accuracy", "smooth_acc",
-"elapsed", "left"}`` (accuracy None when the training loop does not report it per batch)
+"elapsed", "left"}`` (accuracy None for a regression model, whose loop reports NaN)
 ``{"type": "epoch", "epoch", "epochs", "logs": {...}, "diagnostics": {...}}``
 ``{"type": "weights", "epoch", "units", "pixels": u8, "scales": [...]}`` (first layer, ≤ 64 units)
 ``{"type": "reset"}``: forget the events so far (a run resumed from a checkpoint file follows,
@@ -112,7 +112,7 @@ class _Stream(Callback):
     def on_train_begin(self, logs=None):
         logs = logs or {}
         resume = logs.get("resume")
-        self.t0, self.epoch0 = time.perf_counter(), int(resume["epoch"]) if resume else 0
+        self.t0, self.epoch0 = time.perf_counter(), int(resume.epoch) if resume else 0
         self.smooth = self.smooth_acc = None
         self.last_emit = 0.0
         if isinstance(logs.get("n_batches"), int) and logs["n_batches"] > 0:

@@ -238,7 +238,9 @@ const Train = {
       const width = Math.max(280, Math.min(620, el.clientWidth || 560));
       this.charts[title] = new uPlot({
         title, width, height: 200, scales: { x: { time: false } },
-        axes: [{ label: "epoch" }, {}],
+        // Accuracy reads as a percentage; ticks at least 20 px apart so a 200 px chart has several.
+        axes: [{ label: "epoch" }, title === "accuracy"
+          ? { space: 20, values: (u, vals) => vals.map((v) => `${+(100 * v).toFixed(1)}%`) } : { space: 20 }],
         series: [{ label: "epoch" }, ...labels.map((l, i) => ({
           label: l, stroke: color(l), width: l.includes("smoothed") ? 1.5 : 2, spanGaps: true,
           dash: l.startsWith("val") ? [6, 4] : undefined,
