@@ -205,3 +205,22 @@ def test_adam_chunk_by_chunk_is_one_pass(chunk):
         results.append((flat.copy(), kernel.slot("m_sum").copy(), kernel.slot("v_sum").copy()))
     for a, b in zip(*results):
         assert a.tobytes() == b.tobytes()
+
+
+def test_an_optimizer_without_a_kernel_runs_its_own_step():
+    # A subclass is not the engine's business: fit calls its plain step, so fit and the plain loop
+    # agree bit for bit, and the state keeps the class's own slots (the paper's m and v).
+    class MyAdam(nz.Adam):
+        pass
+
+    plain, fast, plain_opt, fast_opt = _both(lambda: MyAdam(1e-2, weight_decay=1e-3), "float32")
+    for k, p in plain.params.items():
+        assert p.tobytes() == fast.params[k].tobytes(), k
+    assert {k.split(".")[0] for k in fast_opt.state} == {"m", "v"}
+    assert engine.saved_slots(fast_opt) == ("m", "v")
+
+
+def test_the_slots_a_checkpoint_holds():
+    assert engine.saved_slots(nz.Adam()) == engine.saved_slots(nz.AdamW()) == ("m_sum", "v_sum")
+    assert engine.saved_slots(nz.SGD(0.1, momentum=0.9)) == ("velocity",)
+    assert engine.saved_slots(nz.SGD(0.1)) == ()
