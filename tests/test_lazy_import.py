@@ -84,3 +84,21 @@ def test_a_model_made_through_the_package_can_save_itself(tmp_path):
                   f"print(nz.load({str(path)!r}).n_features)") == ["4"]
     assert _fresh(f"from nnzero import Sequential, Dense, Softmax; m = Sequential([Dense(4, 2), Softmax()]);"
                   f"m.build(seed=0); m.save({str(path)!r}); print('ok')") == ["ok"]
+
+
+def test_save_before_the_file_layer_is_imported_says_what_to_do(tmp_path):
+    # `from nnzero.model import Sequential` leaves the lazy package's file layer unloaded: save()
+    # names the fix instead of calling None; after importing it, save works.
+    import subprocess
+    import sys
+
+    code = ("from nnzero.model import Sequential\nfrom nnzero.layers import Dense\n"
+            "m = Sequential([Dense(2, 2)], loss='mse').build(seed=0)\n"
+            "try:\n    m.save(r'%s')\nexcept Exception as e:\n    print(type(e).__name__, e)\n"
+            "import nnzero.serialization\nm.save(r'%s')\nprint('saved')\n") % (tmp_path / "a.safetensors",
+                                                                           tmp_path / "b.safetensors")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines() == ["ConfigError model.save needs nnzero's file layer, not imported yet: import "
+                                "nnzero.serialization first, or write the file with nnzero.save(model, path)",
+                                "saved"]
+    assert (tmp_path / "b.safetensors").exists() and not (tmp_path / "a.safetensors").exists()

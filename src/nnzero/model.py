@@ -302,12 +302,15 @@ class Sequential:
         return cls(layers, loss=config.get("loss", "cross_entropy"), dtype=config.get("dtype", "float32"))
 
     # The file writer lives in the files layer above this one (nnzero.serialization), which
-    # sets this hook when it is imported (``import nnzero`` always does): the model never
-    # imports the layer above it.
+    # sets this hook when it is imported (the package imports it with any name that makes
+    # models: nz.Sequential, nz.mlp, nz.load, ...): the model never imports the layer above it.
     file_writer = None
 
     def save(self, path, **metadata):
         """Write a safetensors model file: the same as ``nz.save(model, path, **metadata)``."""
+        if Sequential.file_writer is None:
+            raise ConfigError("model.save needs nnzero's file layer, not imported yet: import "
+                              "nnzero.serialization first, or write the file with nnzero.save(model, path)")
         Sequential.file_writer(self, path, **metadata)
 
     def __repr__(self):
