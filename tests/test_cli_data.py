@@ -160,7 +160,7 @@ def test_help_fits_80_columns(monkeypatch, capsys):
 
 
 def test_epoch_lines_wrap_between_numbers_never_inside():
-    from nnzero.training import log_parts, wrap_parts
+    from nnzero.console import log_parts, wrap_parts
 
     logs = {"loss": 0.236, "accuracy": 0.93121, "val_loss": 0.2, "val_accuracy": 0.94, "lr": 1e-3, "time": 1.25}
     text = wrap_parts("epoch 10/15", log_parts(logs), width=80)

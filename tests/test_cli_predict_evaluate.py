@@ -157,7 +157,7 @@ def evaluated(files, cli):
     with np.errstate(invalid="ignore", divide="ignore"):
         precision = np.diag(cm) / cm.sum(axis=0)
         recall = np.diag(cm) / cm.sum(axis=1)
-        f1 = 2 * precision * recall / (precision + recall)
+        f1 = 2 * np.diag(cm) / (cm.sum(axis=0) + cm.sum(axis=1))    # 2·TP/(2·TP+FP+FN): NaN only if never seen
     ref = {"cm": cm, "precision": precision, "recall": recall, "f1": f1, "pred": pred,
            "loss": float(np.mean(-np.log(p[np.arange(len(X)), y_idx]))), "accuracy": float(np.mean(pred == y_idx))}
     code, out, err = cli(["evaluate", files / "m.safetensors", "--data", files / "data.npz", "--json"])
@@ -168,7 +168,7 @@ def evaluated(files, cli):
 def test_evaluate_json_is_the_reference(evaluated, files):
     _, y, ref, report = evaluated
     assert set(report) == {"data", "n", "loss", "accuracy", "classes", "precision", "recall", "f1", "support",
-                           "confusion_matrix"}
+                           "macro_avg", "confusion_matrix"}
     assert report["data"] == str(files / "data.npz") and report["n"] == len(X) == 8
     assert report["loss"] == pytest.approx(ref["loss"], rel=1e-6)
     assert report["accuracy"] == ref["accuracy"] == 0.75
@@ -203,7 +203,10 @@ def test_evaluate_text_shows_the_same_numbers(evaluated, files, cli):
     for i, label in enumerate(LABELS):
         assert lines[5 + i].split() == [str(label), cell(ref["precision"][i]), cell(ref["recall"][i]),
                                         cell(ref["f1"][i]), str(ref["cm"][i].sum())]
-    macro = [f"{np.nanmean(ref[k]):.4f}" for k in ("precision", "recall", "f1")]
+    # Macro: the mean over the classes present or predicted, an undefined (0/0) value counting as
+    # 0, as scikit-learn's average="macro" does (skipping it let a class never predicted raise it).
+    seen = (ref["cm"].sum(axis=0) + ref["cm"].sum(axis=1)) > 0
+    macro = [f"{np.nan_to_num(ref[k][seen]).mean():.4f}" for k in ("precision", "recall", "f1")]
     assert lines[8].split() == ["macro", "avg", *macro, "8"]
     assert lines[9:11] == ["", "confusion matrix (rows: true class, columns: predicted)"]
     assert lines[11].split() == ["true", "\\", "pred", "3", "5", "7"]
@@ -212,8 +215,8 @@ def test_evaluate_text_shows_the_same_numbers(evaluated, files, cli):
     assert len(lines) == 15
 
 
-@pytest.mark.filterwarnings("error::RuntimeWarning")      # nanmean of nothing: '-' is chosen, not computed
-def test_evaluate_macro_average_of_a_metric_that_is_nan_for_every_class(tmp_path, cli):
+@pytest.mark.filterwarnings("error::RuntimeWarning")      # no mean of nothing: a value is chosen, not computed
+def test_evaluate_when_no_class_has_both_a_precision_and_a_recall(tmp_path, cli):
     # Every row of class 3, every prediction 5: no class has both a precision and a recall.
     two = nz.Sequential([nz.Dense(2, 2), nz.Softmax()]).build(seed=0)
     two.set_weights({"0.W": np.zeros((2, 2), np.float32), "0.b": np.array([0, 1], np.float32)})
@@ -223,12 +226,14 @@ def test_evaluate_macro_average_of_a_metric_that_is_nan_for_every_class(tmp_path
     code, out, _ = cli(["evaluate", tmp_path / "m.safetensors", "--data", tmp_path / "d.npz"])
     assert code == 0
     rows = {line.split()[0]: line.split() for line in out.splitlines()[4:8] if line.strip()}
-    assert rows["3"][1:] == ["-", "0.0000", "-", "8"]         # never predicted: no precision, no F1
-    assert rows["5"][1:] == ["0.0000", "-", "-", "0"]         # never present: no recall, no F1
-    assert rows["macro"][2:] == ["0.0000", "0.0000", "-", "8"]   # F1 is NaN for every class
+    assert rows["3"][1:] == ["-", "0.0000", "0.0000", "8"]    # never predicted: no precision; F1 = 2·0/(0+8)
+    assert rows["5"][1:] == ["0.0000", "-", "0.0000", "0"]    # never present: no recall; F1 = 2·0/(8+0)
+    assert rows["macro"][2:] == ["0.0000", "0.0000", "0.0000", "8"]   # scikit-learn's macro scores are 0 too
+    assert "never predicted: 3 (precision undefined" in out
     code, out, _ = cli(["evaluate", tmp_path / "m.safetensors", "--data", tmp_path / "d.npz", "--json"])
     report = json.loads(out)
-    assert report["f1"] == [None, None] and report["precision"] == [None, 0.0] and report["recall"] == [0.0, None]
+    assert report["f1"] == [0.0, 0.0] and report["precision"] == [None, 0.0] and report["recall"] == [0.0, None]
+    assert report["macro_avg"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0}
 
 
 def test_evaluate_a_regression_model_reports_its_loss_only(tmp_path, cli):

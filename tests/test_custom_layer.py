@@ -1,11 +1,12 @@
 """A layer defined outside nnzero — a per-feature learnable scale and shift — works everywhere a
-built-in layer does: training, the gradient check, summary(), model files and checkpoints.
-Nothing in nnzero knows about it: it only follows the layer protocol (nnzero.layers.Layer)."""
+built-in layer does: training, the gradient check, summary(), diagnostics, model files and
+checkpoints. Nothing in nnzero knows about it: it only follows the layer protocol (nnzero.layers.Layer)."""
 
 import numpy as np
 import pytest
 
 import nnzero as nz
+from nnzero.diagnostics import Diagnostics
 from nnzero.layers import LAYERS, Layer, register
 
 
@@ -92,6 +93,42 @@ def test_a_user_layer_resumes_exactly_from_a_checkpoint(tmp_path):
     full2 = _net()
     full2.fit(X, y, epochs=3, batch_size=50, seed=4, callbacks=[saver])
     model, opt, state = nz.load_checkpoint(tmp_path / "c.ckpt", custom_layers={"ScaleShift": ScaleShift})
-    model.fit(X, y, epochs=state["epochs"], batch_size=state["batch_size"], optimizer=opt, resume=state)
+    model.fit(X, y, epochs=state.epochs, batch_size=state.batch_size, optimizer=opt, resume=state)
     for k, v in full.get_weights().items():
         assert model.get_weights()[k].tobytes() == v.tobytes(), k
+
+
+def test_a_user_layer_is_a_block_of_the_diagnostics():
+    # One full-batch SGD step with every batch sampled: the ScaleShift block's numbers are
+    # worked out here from the formulas, with the parameters the step started from.
+    X, y = _data()
+    X = X.astype(np.float64)
+    model = nz.Sequential([nz.Dense(6, 8), nz.Tanh(), ScaleShift(), nz.Dense(8, 3), nz.Softmax()],
+                          dtype="float64").build(seed=3)
+    model.layers[2].params["gamma"][...] = 1 + 0.1 * np.arange(8)
+    model.layers[2].params["beta"][...] = 0.05 * np.arange(8)
+    p0 = {k: v.copy() for k, v in model.params.items()}
+    t = np.tanh(X @ p0["0.W"] + p0["0.b"])
+    s = t * p0["2.gamma"] + p0["2.beta"]                                     # the block's output
+    logits = s @ p0["3.W"] + p0["3.b"]
+    prob = np.exp(logits - logits.max(axis=1, keepdims=True))
+    prob /= prob.sum(axis=1, keepdims=True)
+    G = ((prob - np.eye(3)[y]) / len(X)) @ p0["3.W"].T                       # dL/ds
+    grad = np.concatenate([(G * t).sum(axis=0), G.sum(axis=0)])             # (dγ, dβ)
+    lr = 0.1
+    model.fit(X, y, epochs=1, batch_size=None, optimizer=nz.SGD(lr), shuffle=False, seed=0,
+              callbacks=[Diagnostics(every=1, warn=False)])
+
+    blocks = model.history.diagnostics[0]["layers"]
+    assert [(b["index"], b["units"], b["activation"]) for b in blocks] == \
+        [(0, 8, "Tanh"), (2, 8, "linear"), (3, 3, "logits")]
+    scale = blocks[1]
+    assert scale["act_mean"] == pytest.approx(s.mean(), rel=1e-12)
+    assert scale["act_std"] == pytest.approx(s.std(), rel=1e-9)
+    # No matrix among its parameters: its "weights" are γ and β together.
+    assert scale["grad_norm"] == pytest.approx(np.linalg.norm(grad), rel=1e-9)
+    before = np.concatenate([p0["2.gamma"], p0["2.beta"]])
+    assert scale["update_ratio"] == pytest.approx(lr * np.linalg.norm(grad) / np.linalg.norm(before), rel=1e-9)
+    after = np.concatenate([model.params["2.gamma"], model.params["2.beta"]])
+    assert scale["weight_norm"] == pytest.approx(np.linalg.norm(after), rel=1e-12)
+    assert blocks[2]["act_mean"] == pytest.approx(logits.mean(), rel=1e-9)   # the logits, pre-step

@@ -163,8 +163,9 @@ def _quoted_blocks():
     text = (ROOT / "docs" / "math.md").read_text(encoding="utf-8")
     for block in re.findall(r"```python\n(.*?)```", text, flags=re.S):
         head, *lines = block.splitlines()
-        m = re.fullmatch(r"# (src/nnzero/[\w/]+|tests/\w+)\.py: ([\w.]+)", head.strip())
-        assert m, f"docs/math.md code block must start with '# src/nnzero/<file>.py: <function>': {head!r}"
+        m = re.fullmatch(r"# quoted from (src/nnzero/[\w/]+|tests/\w+)\.py: ([\w.]+)", head.strip())
+        assert m, ("docs/math.md code block must start with '# quoted from src/nnzero/<file>.py: <function>': "
+                   f"{head!r}")
         yield m.group(1), m.group(2), [ln for ln in lines if ln.strip()]
 
 

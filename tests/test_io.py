@@ -97,13 +97,15 @@ def test_checkpoint_round_trip(tmp_path, optimizer):
     back, opt, state = io.load_checkpoint(tmp_path / "c.safetensors")
     ref = model.train_state
     assert type(opt) is type(optimizer) and opt.config() == optimizer.config()
-    assert state["epoch"] == ref["epoch"] == 2 and state["epochs"] == 2 and state["seed"] == 1
-    assert state["rng_state"] == ref["rng_state"]
-    assert state["optimizer"]["t"] == ref["optimizer"]["t"]
-    assert {k: v.tobytes() for k, v in state["optimizer"]["arrays"].items()} == \
-        {k: v.tobytes() for k, v in ref["optimizer"]["arrays"].items()}
-    assert {k: v.tobytes() for k, v in back.params.items()} == {k: v.tobytes() for k, v in ref["weights"].items()}
-    assert len(state["history"]) == 2
+    assert state.epoch == ref.epoch == 2 and state.epochs == 2 and state.seed == 1
+    assert state["epochs"] == state.epochs                 # indexed as the dict it used to be
+    assert state.optimizer is opt and state.metadata["kind"] == "checkpoint"
+    assert state.rng_state == ref.rng_state
+    assert state.optimizer_state["t"] == ref.optimizer_state["t"]
+    assert {k: v.tobytes() for k, v in state.optimizer_state["arrays"].items()} == \
+        {k: v.tobytes() for k, v in ref.optimizer_state["arrays"].items()}
+    assert {k: v.tobytes() for k, v in back.params.items()} == {k: v.tobytes() for k, v in ref.weights.items()}
+    assert len(state.history) == 2
     with pytest.raises(ModelFileError, match="not a checkpoint"):
         model.save(tmp_path / "m.safetensors")
         io.load_checkpoint(tmp_path / "m.safetensors")

@@ -185,7 +185,7 @@ def test_a_checkpoint_at_the_edge_of_a_rule_loads(files, tmp_path, case):
     assert state["epoch"] == doc["checkpoint"]["epoch"] and state["batch_size"] == doc["checkpoint"]["batch_size"]
     assert state["rng_state"]["state"] == {k: int(v) for k, v in doc["checkpoint"]["rng_state"]["state"].items()}
     assert state["rng_state"]["uinteger"] == doc["checkpoint"]["rng_state"]["uinteger"]
-    assert opt.name == doc["checkpoint"]["optimizer"]["name"] and state["optimizer"]["t"] == doc["checkpoint"][
+    assert opt.name == doc["checkpoint"]["optimizer"]["name"] and state.optimizer_state["t"] == doc["checkpoint"][
         "optimizer"]["t"]
     es = doc["checkpoint"]["early_stopping"]
     if es is None:
@@ -277,14 +277,14 @@ def test_optimizer_state_from_the_first_step_on_is_expected(files, tmp_path):
     # t = 1: one step taken, so the slots exist (t > 0, not t > 1).
     path = rewrite(files / "c.safetensors", tmp_path / "t1.ckpt.safetensors", at(*OPT, "t", value=1))
     _, _, state = serialization.load_checkpoint(path)
-    assert state["optimizer"]["t"] == 1 and sorted(state["optimizer"]["arrays"]) == sorted(
+    assert state.optimizer_state["t"] == 1 and sorted(state.optimizer_state["arrays"]) == sorted(
         f"{slot}.{p}" for slot in ("m_sum", "v_sum") for p in ("0.W", "0.b", "2.W", "2.b"))
 
 
 def test_the_arrays_handed_back_are_the_callers_to_change(files):
     # Copies out of the file's bytes, not read-only views of them: resuming updates them in place.
     model, _, state = serialization.load_checkpoint(files / "c.safetensors")
-    arrays = [*state["optimizer"]["arrays"].values(), *state["early_stopping"]["best_weights"].values(),
+    arrays = [*state.optimizer_state["arrays"].values(), *state["early_stopping"]["best_weights"].values(),
               *model.params.values()]
     assert arrays and all(a.flags.writeable for a in arrays)
 

@@ -186,3 +186,46 @@ def test_get_schedule_accepts_names_dicts_instances_and_callables():
     assert optimizers.get_schedule(step) is step
     half = lambda epoch, epochs: 0.5
     assert optimizers.get_schedule(half) is half
+
+
+def test_defaults_are_pytorchs():
+    # torch.optim.SGD(lr=0.01 is ours: torch has no default), Adam(lr=1e-3, betas=(0.9, 0.999),
+    # eps=1e-8, weight_decay=0), AdamW(... weight_decay=1e-2).
+    assert optimizers.SGD().config() == {"lr": 0.01, "weight_decay": 0.0, "schedule": {"name": "constant"},
+                                         "momentum": 0.0, "nesterov": False}
+    adam = {"lr": 1e-3, "weight_decay": 0.0, "schedule": {"name": "constant"}, "beta1": 0.9, "beta2": 0.999,
+            "eps": 1e-8}
+    assert optimizers.Adam().config() == adam
+    assert optimizers.AdamW().config() == {**adam, "weight_decay": 0.01}
+
+
+@pytest.mark.parametrize("cls", [optimizers.SGD, optimizers.Adam, optimizers.AdamW])
+def test_the_schedule_reaches_every_optimizer(cls):
+    opt = cls(schedule={"name": "cosine", "warmup": 1})
+    assert isinstance(opt.schedule, optimizers.Cosine) and opt.schedule.warmup == 1
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: optimizers.SGD(0.1, momentum=-0.5), "momentum must be"),
+    (lambda: optimizers.SGD(0.1, nesterov=True), "nesterov=True needs momentum > 0"),
+    (lambda: optimizers.Adam(eps=0), "eps must be"),
+    (lambda: optimizers.Adam(beta1=1.0), "Adam beta1 must be in"),
+    (lambda: optimizers.Adam(beta2=-0.1), "Adam beta2 must be in"),
+])
+def test_bad_settings_name_the_setting(make, message):
+    with pytest.raises(nz.ConfigError, match=message):
+        make()
+
+
+def test_beta1_zero_is_allowed():
+    p = _params()
+    optimizers.Adam(lr=0.01, beta1=0.0).step(p, _grads())        # m is the gradient itself
+    assert np.isfinite(p["0.W"]).all()
+
+
+def test_flush_period_and_flush():
+    # k = min(64, ⌊ln 10⁻³ / ln β⌋), at least 1; values below tiny/βᵏ become exactly 0.
+    assert [optimizers.flush_period(b) for b in (0.9, 0.999, 0.5, 0.001)] == [64, 64, 9, 1]
+    a = np.array([1e-39, -1e-39, 1e-30, 1.0], np.float32)
+    optimizers.flush_subnormals(a, 0.9)
+    assert a.tolist() == [0.0, 0.0, np.float32(1e-30), 1.0] and not np.signbit(a[1])

@@ -73,8 +73,8 @@ def test_fit_resumes_exactly_from_any_step(tmp_path, name):
             model.fit(X, y, optimizer=opt, callbacks=[_Interrupt(steps)], **FIT)
         io.save_checkpoint(tmp_path / "c.safetensors", model)
         model, opt, state = io.load_checkpoint(tmp_path / "c.safetensors")
-        assert state["epoch"] == (steps - 1) // nb     # the last epoch completed before the interrupt
-        model.fit(X, y, epochs=state["epochs"], batch_size=state["batch_size"], optimizer=opt,
+        assert state.epoch == (steps - 1) // nb     # the last epoch completed before the interrupt
+        model.fit(X, y, epochs=state.epochs, batch_size=state.batch_size, optimizer=opt,
                   validation_split=0.2, resume=state)
         assert weight_bytes(model) == expected, (name, steps)
         assert model.history["loss"] == expected_loss
@@ -105,9 +105,9 @@ def test_fit_with_augmentation_resumes_exactly_from_any_step(tmp_path):
             model.fit(X, y, optimizer=opt, callbacks=[_Interrupt(steps)], augment=aug, **fit)
         io.save_checkpoint(tmp_path / "c.safetensors", model)
         model, opt, state = io.load_checkpoint(tmp_path / "c.safetensors")
-        assert state["metadata"]["training"]["augment"] == aug.config()
-        again = nz.Augment.from_config(state["metadata"]["training"]["augment"])
-        model.fit(X, y, epochs=state["epochs"], batch_size=state["batch_size"], optimizer=opt,
+        assert state.metadata["training"]["augment"] == aug.config()
+        again = nz.Augment.from_config(state.metadata["training"]["augment"])
+        model.fit(X, y, epochs=state.epochs, batch_size=state.batch_size, optimizer=opt,
                   validation_split=0.2, resume=state, augment=again)
         assert weight_bytes(model) == expected, steps
         assert model.history["loss"] == expected_loss
@@ -138,7 +138,7 @@ def test_fit_with_early_stopping_resumes_exactly_from_every_epoch(tmp_path):
     for k in range(1, stopped + 1):
         model, opt, state = io.load_checkpoint(tmp_path / f"e{k}.safetensors")
         es = early_stopping()
-        model.fit(X, y, epochs=state["epochs"], batch_size=state["batch_size"], optimizer=opt,
+        model.fit(X, y, epochs=state.epochs, batch_size=state.batch_size, optimizer=opt,
                   validation_split=0.2, callbacks=[es], resume=state)
         assert es.stopped_epoch == stopped, k
         assert weight_bytes(model) == expected, k
@@ -147,7 +147,7 @@ def test_fit_with_early_stopping_resumes_exactly_from_every_epoch(tmp_path):
     # best weights: refused, not guessed.
     model, opt, state = io.load_checkpoint(tmp_path / f"bare{stopped}.safetensors")
     with pytest.raises(nz.errors.ModelFileError, match="no early-stopping weights"):
-        model.fit(X, y, epochs=state["epochs"], batch_size=state["batch_size"], optimizer=opt,
+        model.fit(X, y, epochs=state.epochs, batch_size=state.batch_size, optimizer=opt,
                   validation_split=0.2, callbacks=[early_stopping()], resume=state)
 
 

@@ -63,7 +63,7 @@ def test_termination_signals_checkpoint_the_last_whole_epoch(data, tmp_path, sig
     assert "Traceback" not in err and not out.exists()
     assert not [p for p in tmp_path.iterdir() if ".part-" in p.name]
     state = nz.serialization.load_checkpoint(ckpt)[2]
-    assert 2 <= state["epoch"] < 6
+    assert 2 <= state.epoch < 6
     if signum != signal.SIGTERM:
         return
     # Resumed, the run ends with the weights an uninterrupted run has.

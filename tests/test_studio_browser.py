@@ -312,6 +312,12 @@ def test_resume_after_a_restart_and_the_augmented_samples(browser, shots, tmp_pa
     state = studio.State(message="no model given and none found")    # the restarted server
     state.job = Job(folder=folder, on_done=state.open)
     for url in serve(state):
+        phone = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+        phone.goto(url)
+        sync_api.expect(phone.get_by_test_id("resume-checkpoint")).to_be_visible(timeout=20_000)
+        assert phone.evaluate("() => document.documentElement.scrollWidth") <= 390     # no sideways scroll
+        phone.screenshot(path=str(shots / "phone-train-resumable.png"), full_page=True)
+        phone.close()
         page = browser.new_page(viewport={"width": 1280, "height": 800})
         errors = []
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)

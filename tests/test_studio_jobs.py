@@ -184,6 +184,25 @@ def _fed_stream(tmp_path, monkeypatch, begin_logs, batches):
     return job, [e for e in job.events if e["type"] == "batch"]
 
 
+def test_every_epochs_last_batch_is_streamed_however_thin(tmp_path, monkeypatch):
+    # Thinned to almost nothing (as when a whole epoch runs faster than the thinning interval),
+    # each epoch's last batch still goes out, so the curves reach every epoch's end.
+    from nnzero.studio import jobs
+
+    job = Job(folder=tmp_path)
+    job.epochs = 3
+    stream = jobs._Stream(job)
+    monkeypatch.setattr(jobs, "BATCH_EVENTS_PER_S", 1e-9)
+    stream.on_train_begin({"n_batches": 5})
+    for epoch in range(3):
+        stream.on_epoch_begin(epoch)
+        for b in range(5):
+            stream.on_batch_end(b, {"loss": 1.0, "accuracy": 0.5, "size": 4})
+    events = [(e["epoch"], e["batch"]) for e in job.events if e["type"] == "batch"]
+    assert (0, 4) in events and (1, 4) in events and (2, 4) in events
+    assert len(events) <= 4                            # the first batch, then only the epochs' ends
+
+
 def test_batch_events_stream_smoothed_loss_and_accuracy(tmp_path, monkeypatch):
     losses, accs = [2.0, 1.0, 0.5, 0.25], [0.125, 0.5, 0.75, 1.0]
     feed = [(0, b, {"loss": loss, "accuracy": acc, "size": 8}) for b, (loss, acc) in enumerate(zip(losses, accs))]

@@ -385,9 +385,9 @@ def test_divergence_stops_with_a_plain_reason_and_keeps_the_last_good_weights(rn
     assert "Lower the learning rate (it was 1e+12)" in message and "scale the inputs" in message
     assert isinstance(info.value, nz.NnzeroError)
     assert len(info.value.history) == 2 and all(np.isfinite(info.value.history["loss"]))
-    assert model.train_state["epoch"] == 2
+    assert model.train_state.epoch == 2
     assert _same_bytes(model.get_weights(), after_epoch[-1])
-    assert _same_bytes(model.train_state["weights"], after_epoch[-1])
+    assert _same_bytes(model.train_state.weights, after_epoch[-1])
     assert all(np.isfinite(p).all() for p in model.params.values())
 
 

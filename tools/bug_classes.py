@@ -21,23 +21,24 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 T = "tests/test_bug_classes.py"
+E = "tests/test_engine.py"
 
 BUGS = [
     ("mini-batch training ignores sample_weight", "src/nnzero/training.py",
-     "wb = None if weight is None else weight[idx]", "wb = None", T),
+     "wb = None if run.weight is None else run.weight[idx]", "wb = None", T),
     ("shuffled batches take the weights of the unshuffled rows", "src/nnzero/training.py",
-     "wb = None if weight is None else weight[idx]",
-     "wb = None if weight is None else weight[b * bs:b * bs + len(idx)]", T),
+     "wb = None if run.weight is None else run.weight[idx]",
+     "wb = None if run.weight is None else run.weight[b * bs:b * bs + len(idx)]", T),
     ("accuracy over > 4096 rows counts the last chunk only", "src/nnzero/training.py",
      "correct += int(np.count_nonzero(out.argmax(axis=1) == t))",
      "correct = int(np.count_nonzero(out.argmax(axis=1) == t))", T),
     ("`nnzero predict image.png` feeds the model the wrong scale", "src/nnzero/cli/predict.py",
      'return X * np.float32(255) if spec["kind"] in ("scale", "binarize") else X', "return X", T),
     ("the lr schedule is evaluated once per epoch", "src/nnzero/training.py",
-     "lr = optimizer.lr_at(epoch + b / n_batches, epochs)", "lr = optimizer.lr_at(epoch, epochs)", T),
+     "lr = optimizer.lr_at(epoch + b / run.n_batches, run.epochs)", "lr = optimizer.lr_at(epoch, run.epochs)", T),
     ("the same shuffle order every epoch", "src/nnzero/training.py",
-     "order = rng.permutation(n) if (shuffle and bs < n) else None",
-     "order = np.random.default_rng(seed).permutation(n) if (shuffle and bs < n) else None", T),
+     "order = run.rng.permutation(n) if (run.shuffle and run.bs < n) else None",
+     "order = np.random.default_rng(run.seed).permutation(n) if (run.shuffle and run.bs < n) else None", T),
     ('EarlyStopping mode="max" inverted', "src/nnzero/callbacks.py",
      "return value > self.best + self.min_delta", "return value < self.best + self.min_delta", T),
     ("EarlyStopping ignores min_delta (mode min)", "src/nnzero/callbacks.py",
@@ -52,13 +53,24 @@ BUGS = [
      "            os.fsync(f.fileno())\n        os.replace(tmp, path)",
      "        os.replace(tmp, path)\n        os.fsync(os.open(path, os.O_RDONLY))", T),
     ("the report's index.html written in place (write_text)", "src/nnzero/report.py",
-     'with atomic_write(index) as f:           # like every file nnzero writes: temp, fsync, rename\n'
-     '        f.write(_html(model, sections, notes, evaluation).encode("utf-8"))',
-     'index.write_text(_html(model, sections, notes, evaluation), encoding="utf-8")', T),
+     '    with atomic_write(path) as f:\n        f.write(data)',
+     '    path.write_bytes(data)', T),
     ("a model file's SHA-256 not checked at load", "src/nnzero/modelfile.py",
      "    check_digest(digest, data, start, path)\n", "", "tests/test_integrity.py"),
     ("validation loss ignores sample weights", "src/nnzero/training.py",
-     "loss_and_accuracy(model, *val[:2], weight=val[2])", "loss_and_accuracy(model, *val[:2], weight=None)", T),
+     "loss_and_accuracy(model, *run.val[:2], weight=run.val[2])",
+     "loss_and_accuracy(model, *run.val[:2], weight=None)", T),
+    # The fast path (engine.py) against the plain code, and the plain optimizers themselves.
+    ("fit's Adam forgets the bias correction of v", "src/nnzero/engine.py",
+     "w1, w2 = (1 - b1 ** t) / (1 - b1), (1 - b2 ** t) / (1 - b2)",
+     "w1, w2 = (1 - b1 ** t) / (1 - b1), 1 / (1 - b2)", E),
+    ("fit's Nesterov steps along v instead of g + μ·v", "src/nnzero/engine.py",
+     "                g = step\n", "                g = v\n", E),
+    ("fit's Dropout draws other masks than the layer", "src/nnzero/engine.py",
+     "np.copyto(scale, L.keep_mask(layer.rng, x.shape, layer.rate), casting=\"unsafe\")",
+     "np.copyto(scale, layer.rng.random(x.shape) >= layer.rate, casting=\"unsafe\")", E),
+    ("the plain Adam skips the bias correction of m", "src/nnzero/optimizers.py",
+     "m_hat = m / (1 - b1 ** t)", "m_hat = m", "tests/test_optimizers.py"),
 ]
 
 

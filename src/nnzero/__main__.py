@@ -2,6 +2,11 @@
 
 import sys
 
-from .cli import main
+try:
+    from .cli import main
 
-sys.exit(main())
+    code = main()
+except KeyboardInterrupt:          # Ctrl-C before main() took charge of it (while importing nnzero.cli)
+    print("nnzero: interrupted", file=sys.stderr)
+    code = 130
+sys.exit(code)

@@ -26,7 +26,7 @@ import math
 
 import numpy as np
 
-from .errors import ConfigError, ShapeError
+from .errors import ConfigError, ShapeError, is_int
 
 DEFAULTS = {"shift": 2.0, "rotate": 12.0, "scale": 0.1, "shear": 0.15, "elastic": 0.0,
             "elastic_sigma": 4.0, "fill": 0.0, "image_shape": None}
@@ -74,8 +74,7 @@ class Augment:
         self.fill = _number("fill", fill, lo=-math.inf)
         if image_shape is not None:
             shape = tuple(image_shape) if isinstance(image_shape, (tuple, list)) else None
-            if shape is None or len(shape) != 2 or not all(
-                    isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s >= 2 for s in shape):
+            if shape is None or len(shape) != 2 or not all(is_int(s, 2) for s in shape):
                 raise ConfigError(f"Augment image_shape must be (height, width) with sides ≥ 2, got {image_shape!r}")
             image_shape = tuple(int(s) for s in shape)
         self.image_shape = image_shape

@@ -3,22 +3,25 @@
 A callback is any object with some of these methods (all optional); ``fit`` calls them with the
 model as ``self.model`` already set::
 
-    on_train_begin(logs)   on_epoch_begin(epoch, logs)   on_batch_begin(batch, logs)
-    on_batch_end(batch, logs)   on_epoch_end(epoch, logs)   on_train_end(logs)
+    on_train_begin(logs)   on_epoch_begin(epoch, logs)   on_batch_input(batch, X_batch)
+    on_batch_begin(batch, logs)   on_batch_end(batch, logs)   on_epoch_end(epoch, logs)
+    on_train_end(logs)
+
+``on_batch_input`` gets the rows the batch trains on (after augmentation; valid until the
+batch ends), for callbacks that look inside the network (:class:`~nnzero.diagnostics.Diagnostics`).
 
 Set ``model.stop_training = True`` from any hook to stop after the current batch/epoch.
 ``logs`` at epoch end holds that epoch's ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy``,
 ``lr`` and ``time``; at batch end, that batch's ``loss``, ``accuracy`` (NaN for regression) and
 ``size``. ``on_train_begin``'s logs hold ``epochs``, ``n_batches`` (per epoch) and
-``start_epoch``; when ``fit`` continues a checkpoint, also ``logs["resume"]``, the state from
-:func:`nnzero.load_checkpoint` (EarlyStopping picks up from it).
+``start_epoch``; when ``fit`` continues a checkpoint, also ``logs["resume"]``, the
+:class:`~nnzero.training.TrainState` from :func:`nnzero.load_checkpoint` (EarlyStopping picks
+up from it).
 """
 
 import math
 
-import numpy as np
-
-from .errors import ConfigError, ModelFileError
+from .errors import ConfigError, ModelFileError, is_int
 
 HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "time")
 
@@ -67,6 +70,14 @@ class History:
         hist = {k: [math.nan if v is None else float(v) for v in d.get(k, [])] for k in HISTORY_KEYS}
         return cls(hist, d.get("epoch"), d.get("diagnostics"), d.get("seed"))
 
+    def first(self, n):
+        """A copy holding the first ``n`` epochs (``fit`` appends an epoch before it snapshots)."""
+        out = History.from_dict(self.to_dict())
+        out.epoch = out.epoch[:n]
+        out.history = {k: v[:n] for k, v in out.history.items()}
+        out.diagnostics = out.diagnostics[:n]
+        return out
+
     def __repr__(self):
         return f"History({len(self)} epochs, keys={list(HISTORY_KEYS)})"
 
@@ -78,6 +89,7 @@ class Callback:
 
     def on_train_begin(self, logs=None): pass
     def on_epoch_begin(self, epoch, logs=None): pass
+    def on_batch_input(self, batch, X): pass
     def on_batch_begin(self, batch, logs=None): pass
     def on_batch_end(self, batch, logs=None): pass
     def on_epoch_end(self, epoch, logs=None): pass
@@ -95,7 +107,7 @@ class EarlyStopping(Callback):
                  restore_best_weights=True):
         if mode not in ("auto", "min", "max"):
             raise ConfigError(f"EarlyStopping mode must be 'auto', 'min' or 'max', got {mode!r}")
-        if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 0:
+        if not is_int(patience, 0):
             raise ConfigError(f"EarlyStopping patience must be an integer ≥ 0, got {patience!r}")
         if monitor not in HISTORY_KEYS:
             raise ConfigError(f"EarlyStopping cannot monitor {monitor!r}; expected one of {HISTORY_KEYS}")
@@ -136,11 +148,11 @@ class EarlyStopping(Callback):
         """Continue a checkpointed run: counters replayed from its history; the best weights are
         the model's own if the last epoch was the best, else the checkpoint's (saved by
         ``save_checkpoint(..., early_stopping=this)``)."""
-        history = state["history"]
+        history = state.history
         self.replay(history)
         if self.best_epoch is None or not self.restore_best_weights:
             return
-        saved = state.get("early_stopping") or {}
+        saved = state.early_stopping or {}
         if history.epoch and self.best_epoch == history.epoch[-1]:
             self.best_weights = self.model.get_weights()
         elif saved.get("best_epoch") == self.best_epoch and saved.get("best_weights"):

@@ -20,7 +20,6 @@ from . import preprocessing as prep
 from .errors import ConfigError, NotFittedError
 from .model import Sequential, as_dtype
 
-SKLEARN_ACTIVATIONS = {"relu": L.ReLU, "tanh": L.Tanh, "logistic": L.Sigmoid, "identity": None}
 
 
 def _assemble(specs, loss, dtype, classes=None, preprocessing=None):
@@ -57,9 +56,9 @@ def from_sklearn(estimator, *, preprocessing=None):
         raise ConfigError(f"from_sklearn expected a scikit-learn MLPClassifier or MLPRegressor, got {name}")
     if not hasattr(estimator, "coefs_"):
         raise NotFittedError(f"this {name} is not fitted yet: call fit() first")
-    if estimator.activation not in SKLEARN_ACTIVATIONS:
+    if estimator.activation not in L.SKLEARN_ACTIVATIONS:
         raise ConfigError(f"from_sklearn: activation {estimator.activation!r} has no nnzero layer; "
-                          f"expected one of {sorted(SKLEARN_ACTIVATIONS)}")
+                          f"expected one of {sorted(L.SKLEARN_ACTIVATIONS)}")
     coefs, intercepts = list(estimator.coefs_), list(estimator.intercepts_)
     classifier = name == "MLPClassifier"
     if classifier and estimator.out_activation_ != "softmax":
@@ -73,7 +72,7 @@ def from_sklearn(estimator, *, preprocessing=None):
         raise ConfigError(f"from_sklearn: an MLPRegressor with output activation {estimator.out_activation_!r} "
                           "(loss='poisson') has no nnzero equivalent; expected loss='squared_error'")
     dtype = coefs[0].dtype
-    act = SKLEARN_ACTIVATIONS[estimator.activation]
+    act = L.ACTIVATIONS.get(L.SKLEARN_ACTIVATIONS[estimator.activation])
     specs = []
     for k, (W, b) in enumerate(zip(coefs, intercepts)):
         specs.append((L.Dense(W.shape[0], W.shape[1], init="glorot"), (W, b)))

@@ -3,14 +3,16 @@
     history = model.fit(X, y, diagnostics=True)     # history.diagnostics: one dict per epoch
 """
 
+import copy
 import math
 import warnings
 
 import numpy as np
 
+from . import console
 from . import layers as L
 from .callbacks import Callback
-from .errors import ConfigError
+from .errors import positive_int
 
 class DiagnosticWarning(UserWarning):
     """Something in the training statistics looks wrong (dead units, too-large updates...)."""
@@ -27,17 +29,33 @@ VANISHING = 1e-3         # ‖dW‖ of the first layer relative to the last
 
 
 def _blocks(model):
-    """Group the layers into blocks, one per Dense: (dense index, activation layer index or
-    None). The activation is the first non-Dropout layer after the Dense, if any; a final
-    Softmax is not an activation here (the block's output is then its logits)."""
-    blocks, dense = [], None
+    """Group the layers into blocks, one per layer with parameters (whatever its class: the
+    layer protocol's ``params``): (its index, the index of the activation after it or None).
+    The activation is the first parameter-free layer after it that is not a Dropout, before the
+    next layer with parameters; a final Softmax is not an activation here (the block's output
+    is then its logits)."""
+    blocks, current = [], None
     for i, layer in enumerate(model.layers):
-        if isinstance(layer, L.Dense):
-            dense = [i, None]
-            blocks.append(dense)
-        elif dense is not None and dense[1] is None and not isinstance(layer, (L.Dropout, L.Softmax)):
-            dense[1] = i
+        if layer.params:
+            current = [i, None]
+            blocks.append(current)
+        elif current is not None and current[1] is None and not isinstance(layer, (L.Dropout, L.Softmax)):
+            current[1] = i
     return [tuple(b) for b in blocks]
+
+
+def _weights(layer, arrays=None):
+    """A layer's weights, as ``‖W‖`` and ``‖ΔW‖/‖W‖`` see them: its parameters of two or more
+    dimensions (a Dense's W; biases left out, as weight decay leaves them), or all of its
+    parameters when none has two (a per-feature scale and shift)."""
+    arrays = layer.params if arrays is None else arrays
+    matrices = [k for k, v in layer.params.items() if v.ndim >= 2]
+    return [arrays[k] for k in (matrices or list(layer.params))]
+
+
+def _norm(arrays):
+    """Frobenius norm of several arrays taken together (of one: ``np.linalg.norm``)."""
+    return math.hypot(*(float(np.linalg.norm(a)) for a in arrays))
 
 
 def _finite(v):
@@ -50,7 +68,9 @@ class Diagnostics(Callback):
     """Per-layer statistics, one dict per epoch appended to ``model.history.diagnostics``.
 
     Every ``every``-th batch of an epoch (batch 0 always) is sampled. For each block
-    k = 1, 2, ... (a Dense layer and the activation after it; the last block is the output):
+    k = 1, 2, ... (a layer with parameters — a Dense, or any layer that declares some — and the
+    activation after it; the last block is the output), with W the layer's weights (its
+    matrices; all its parameters if it has none):
 
     - ``act_mean``, ``act_std``: mean and standard deviation of the activation a (n, d_k)
       over every entry of the sampled batches; the logits z for the output block;
@@ -58,31 +78,41 @@ class Diagnostics(Callback):
       sampled sample — units that never fire and, for ReLU, never learn;
     - ``saturated_fraction`` (Tanh, Sigmoid): fraction of outputs in the flat tails
       (|tanh| > 0.99, sigmoid outside [0.01, 0.99]) where the derivative is almost 0;
+    - ``units``: the block's output features;
     - ``grad_norm``: ‖∂L/∂W‖ (Frobenius), mean over the sampled batches;
     - ``weight_norm``: ‖W‖ at the end of the epoch;
     - ``update_ratio``: ‖ΔW‖ / ‖W‖ for one optimizer step, mean over the sampled batches.
 
-    Activations are recomputed without dropout from the batch input, with the weights the
-    step started from, so they are exactly what the network computed for that batch. That
+    Activations are recomputed in inference mode (no dropout) from the batch's rows (the
+    ``on_batch_input`` hook), with the parameters the step started from, so they are exactly
+    what the network computed for that batch. That
     costs one extra forward pass every ``every`` batches (a few percent of training time).
     Plain-language warnings go to ``warnings.warn`` (once per problem and layer), to
     ``self.warnings`` and to each epoch's ``"warnings"`` list.
     """
 
     def __init__(self, every=10, warn=True):
-        if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
-            raise ConfigError(f"Diagnostics every must be a positive integer, got {every!r}")
-        self.every, self.warn = int(every), warn
+        self.every, self.warn = positive_int("Diagnostics every", every), warn
         self.warnings = []
         self._warned = set()
 
     # -- callback hooks ---------------------------------------------------------------------------
     def on_train_begin(self, logs=None):
-        self.blocks = _blocks(self.model)
-        self.first = self.blocks[0][0]
-        # Weights (W and b of every Dense) as they were before the step of the next sampled batch.
-        self._before = {i: {k: np.empty_like(v) for k, v in self.model.layers[i].params.items()}
-                        for i, _ in self.blocks}
+        model = self.model
+        self.blocks = _blocks(model)
+        self.units, n = {}, model.n_features
+        for i, layer in enumerate(model.layers):
+            n = self.units[i] = layer.output_size(n)
+        # Parameters as they were before the step of the next sampled batch, and a shallow copy
+        # of each such layer that computes with them (its forward, in inference mode).
+        self._before, self._past = {}, {}
+        self._block = {pi: k for k, (pi, _) in enumerate(self.blocks)}
+        for i, _ in self.blocks:
+            layer = model.layers[i]
+            self._before[i] = {k: np.empty_like(v) for k, v in layer.params.items()}
+            self._past[i] = copy.copy(layer)
+            self._past[i].params = self._before[i]
+        self._rows = None
 
     def on_epoch_begin(self, epoch, logs=None):
         k = len(self.blocks)
@@ -93,8 +123,11 @@ class Diagnostics(Callback):
         self._grad, self._ratio = np.zeros(k), np.zeros(k)
         self._snapshot()                        # the weights batch 0 starts from
 
+    def on_batch_input(self, batch, X):
+        self._rows = X
+
     def on_batch_end(self, batch, logs=None):
-        if batch % self.every == 0:
+        if batch % self.every == 0 and self._rows is not None:
             self._measure()
         # The weights after this step are those the next batch starts from: saving them here
         # needs only the end-of-batch hook, which every training loop calls.
@@ -104,8 +137,8 @@ class Diagnostics(Callback):
     def on_epoch_end(self, epoch, logs=None):
         record = {"epoch": int(epoch), "batches_sampled": self._n_sampled, "layers": []}
         n = max(self._n_sampled, 1)
-        for k, (di, ai) in enumerate(self.blocks):
-            dense = self.model.layers[di]
+        for k, (pi, ai) in enumerate(self.blocks):
+            layer = self.model.layers[pi]
             act = self.model.layers[ai] if ai is not None else None
             mean = self._sum[k] / max(self._n_values[k], 1)
             var = max(self._sumsq[k] / max(self._n_values[k], 1) - mean * mean, 0.0)
@@ -113,8 +146,8 @@ class Diagnostics(Callback):
             fired = self._fired[k]
             record["layers"].append({
                 "layer": k + 1,
-                "index": di,
-                "units": dense.n_out,
+                "index": pi,
+                "units": self.units[pi if ai is None else ai],
                 "activation": kind,
                 "act_mean": _finite(mean),
                 "act_std": _finite(math.sqrt(var)),
@@ -122,7 +155,7 @@ class Diagnostics(Callback):
                 "saturated_fraction": (float(self._saturated[k] / max(self._n_values[k], 1))
                                        if kind in SATURATION else None),
                 "grad_norm": _finite(self._grad[k] / n),
-                "weight_norm": _finite(np.linalg.norm(dense.params["W"])),
+                "weight_norm": _finite(_norm(_weights(layer))),
                 "update_ratio": _finite(self._ratio[k] / n),
             })
         record["warnings"] = self._check(record)
@@ -135,30 +168,38 @@ class Diagnostics(Callback):
                 np.copyto(v, self.model.layers[i].params[k])
 
     def _measure(self):
-        layers = self.model.layers
-        a = layers[self.first]._x           # this batch's input to the first Dense
-        for k, (di, ai) in enumerate(self.blocks):
-            before = self._before[di]
-            W = layers[di].params["W"]
-            self._grad[k] += np.linalg.norm(layers[di].grads["W"])
-            self._ratio[k] += np.linalg.norm(W - before["W"]) / max(np.linalg.norm(before["W"]), 1e-30)
-            z = a @ before["W"] + before["b"]          # (n, d_in)·(d_in, d_k), pre-step weights
-            if ai is None:
-                a = z
+        """One sampled batch: each block's activations, recomputed with the pre-step parameters
+        from the batch's rows, and the gradient and update norms of its weights."""
+        ends = {pi if ai is None else ai: k for k, (pi, ai) in enumerate(self.blocks)}
+        a = self._rows
+        for i, layer in enumerate(self.model.body):
+            if i in self._past:
+                self._weight_steps(self._block[i], layer)
+                z, a = a, self._past[i].forward(a)      # inference mode: caches nothing
             else:
-                act = layers[ai]
-                a = act.forward(z)                      # inference mode: caches nothing
-                if isinstance(act, (L.ReLU, L.LeakyReLU)):
-                    fired = (z > 0).any(axis=0)
-                    self._fired[k] = fired if self._fired[k] is None else self._fired[k] | fired
-                lo_hi = SATURATION.get(type(act).__name__)
-                if lo_hi is not None:
-                    self._saturated[k] += np.count_nonzero((a < lo_hi[0]) | (a > lo_hi[1]))
-            self._sum[k] += float(a.sum(dtype=np.float64))
-            self._sumsq[k] += float(np.einsum("ij,ij->", a, a, dtype=np.float64))
-            self._n_values[k] += a.size
-            # Layers between this activation and the next Dense (Dropout) are skipped on purpose.
+                z, a = a, layer.forward(a)              # Dropout: the identity here
+            if i in ends:
+                self._activation_stats(ends[i], layer, z, a)
         self._n_sampled += 1
+
+    def _weight_steps(self, k, layer):
+        """‖∂L/∂W‖ of this batch and ‖ΔW‖/‖W‖ of its step, for block ``k``."""
+        before = _weights(layer, self._before[self.blocks[k][0]])
+        self._grad[k] += _norm(_weights(layer, layer.grads))
+        self._ratio[k] += (_norm([w - b for w, b in zip(_weights(layer), before)])
+                           / max(_norm(before), 1e-30))
+
+    def _activation_stats(self, k, layer, z, a):
+        """Block ``k``'s output ``a`` (its activation's, computed from ``z``; or its logits)."""
+        if isinstance(layer, (L.ReLU, L.LeakyReLU)):
+            fired = (z > 0).any(axis=0)
+            self._fired[k] = fired if self._fired[k] is None else self._fired[k] | fired
+        lo_hi = SATURATION.get(type(layer).__name__)
+        if lo_hi is not None:
+            self._saturated[k] += np.count_nonzero((a < lo_hi[0]) | (a > lo_hi[1]))
+        self._sum[k] += float(a.sum(dtype=np.float64))
+        self._sumsq[k] += float(np.einsum("ij,ij->", a, a, dtype=np.float64))
+        self._n_values[k] += a.size
 
     # -- warnings ---------------------------------------------------------------------------------
     def _check(self, record):
@@ -213,7 +254,6 @@ def format_diagnostics(record):
                      num(s["act_std"], ".3g"), num(s["dead_fraction"], ".0%"),
                      num(s["saturated_fraction"], ".0%"), num(s["grad_norm"], ".2e"),
                      num(s["update_ratio"], ".2e")))
-    widths = [max(len(r[c]) for r in rows) for c in range(len(head))]
-    lines = ["  ".join(v.rjust(w) for v, w in zip(r, widths)) for r in rows]
+    lines = console.table(rows, right=range(len(head))).splitlines()
     lines += [f"warning: {w}" for w in record.get("warnings", [])]
     return "\n".join(lines)

@@ -2,8 +2,11 @@
 
 Every error a user can cause (bad data, a bad file, a bad setting) is a subclass of
 :class:`NnzeroError`, so the CLI can turn exactly these into one line on stderr and exit code 2,
-while a genuine bug still shows its traceback.
+while a genuine bug still shows its traceback. ``is_int`` and ``positive_int`` are the one
+check of an integer setting that the package uses everywhere.
 """
+
+import numbers
 
 
 class NnzeroError(Exception):
@@ -48,3 +51,18 @@ class TrainingDivergedError(NnzeroError, FloatingPointError):
 
 class DivergenceWarning(UserWarning):
     """The loss grew by orders of magnitude without becoming NaN: training is probably diverging."""
+
+
+def is_int(value, low=None, high=None):
+    """True for an integer (Python or NumPy, not a bool) with ``low ≤ value ≤ high``."""
+    return (isinstance(value, numbers.Integral) and not isinstance(value, bool)
+            and (low is None or value >= low) and (high is None or value <= high))
+
+
+def positive_int(name, value, allow_none=False):
+    """``value`` as an int ≥ 1 (or None, if ``allow_none``); else a ConfigError naming ``name``."""
+    if value is None and allow_none:
+        return None
+    if not is_int(value, 1):
+        raise ConfigError(f"{name} must be a positive integer{' or None' if allow_none else ''}, got {value!r}")
+    return int(value)

@@ -7,7 +7,7 @@ import copy
 
 import numpy as np
 
-from .errors import ConfigError
+from .errors import positive_int
 
 def _float64_copy(model):
     """An independent float64 twin of ``model``: the same layer objects (deep-copied, so a
@@ -37,9 +37,7 @@ def compare_gradients(model, X, y, eps=1e-6, max_entries=MAX_ENTRIES, seed=0):
     Dropout runs with a fixed mask so the loss is a deterministic function of θ; keep ReLU
     inputs away from their kink at 0. The model itself is not modified (a float64 copy is).
     """
-    if max_entries is not None and (isinstance(max_entries, bool) or not isinstance(max_entries, (int, np.integer))
-                                    or max_entries < 1):
-        raise ConfigError(f"max_entries must be a positive integer or None (every entry), got {max_entries!r}")
+    positive_int("max_entries", max_entries, allow_none=True)          # None: every entry
     net = _float64_copy(model)
     X = net.check_X(X)
     if net.is_classifier and net.classes_ is None:

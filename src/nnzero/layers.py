@@ -17,7 +17,7 @@ tests check that both give the same bits.
 import numpy as np
 
 from . import initializers
-from .errors import ConfigError, ShapeError
+from .errors import ConfigError, ShapeError, positive_int
 
 
 class Layer:
@@ -89,11 +89,9 @@ class Dense(Layer):
 
     def __init__(self, n_in, n_out, init="he"):
         super().__init__()
-        for name, v in (("n_in", n_in), ("n_out", n_out)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ConfigError(f"Dense {name} must be a positive integer, got {v!r}")
+        n_in, n_out = positive_int("Dense n_in", n_in), positive_int("Dense n_out", n_out)
         initializers.get(init)  # fail at construction, not at fit time
-        self.n_in, self.n_out, self.init = int(n_in), int(n_out), init
+        self.n_in, self.n_out, self.init = n_in, n_out, init
         self._x = None
 
     def parameter_shapes(self, n_in):
@@ -260,6 +258,8 @@ def keep_mask(rng, shape, rate):
 
 
 ACTIVATIONS = {"relu": ReLU, "leaky_relu": LeakyReLU, "tanh": Tanh, "sigmoid": Sigmoid}
+#: scikit-learn's activation names → nnzero's (``None``: 'identity', no activation layer).
+SKLEARN_ACTIVATIONS = {"relu": "relu", "tanh": "tanh", "logistic": "sigmoid", "identity": None}
 LAYERS = {cls.__name__: cls for cls in (Dense, ReLU, LeakyReLU, Tanh, Sigmoid, Softmax, Dropout)}
 
 

@@ -11,7 +11,7 @@ through its public surface); ``Sequential.fit`` hands over to it.
 import numpy as np
 
 from . import layers as L
-from . import engine, losses, training
+from . import console, engine, losses, training
 from .callbacks import History
 from .errors import ConfigError, DataError, NotFittedError, ShapeError
 from .rows import as_lazy, is_lazy
@@ -278,13 +278,12 @@ class Sequential:
             count = sum(int(np.prod(s)) for s in layer.parameter_shapes(n).values())
             n = layer.output_size(n)
             rows.append((str(i), repr(layer), f"(n, {n})", f"{count:,}"))
-        widths = [max(len(r[c]) for r in rows) for c in range(4)]
-        line = lambda r: "  ".join(v.ljust(w) if c < 3 else v.rjust(w) for c, (v, w) in enumerate(zip(r, widths)))
-        sep = "-" * len(line(rows[0]))
+        head, *body = console.table(rows, right={3}).splitlines()
+        sep = "-" * len(head)
         notes = [f"total parameters: {self.count_params():,}   loss: {self.loss.name}   dtype: {self.dtype.name}"]
         if self.fused_softmax:
             notes.append("(the Softmax output is fused into the cross-entropy loss; forward gives logits)")
-        return "\n".join([line(rows[0]), sep, *map(line, rows[1:]), sep, *notes])
+        return "\n".join([head, sep, *body, sep, *notes])
 
     def config(self):
         """Architecture as JSON-able data (for model files)."""
@@ -303,12 +302,15 @@ class Sequential:
         return cls(layers, loss=config.get("loss", "cross_entropy"), dtype=config.get("dtype", "float32"))
 
     # The file writer lives in the files layer above this one (nnzero.serialization), which
-    # sets this hook when it is imported (``import nnzero`` always does): the model never
-    # imports the layer above it.
+    # sets this hook when it is imported (the package imports it with any name that makes
+    # models: nz.Sequential, nz.mlp, nz.load, ...): the model never imports the layer above it.
     file_writer = None
 
     def save(self, path, **metadata):
         """Write a safetensors model file: the same as ``nz.save(model, path, **metadata)``."""
+        if Sequential.file_writer is None:
+            raise ConfigError("model.save needs nnzero's file layer, not imported yet: import "
+                              "nnzero.serialization first, or write the file with nnzero.save(model, path)")
         Sequential.file_writer(self, path, **metadata)
 
     def __repr__(self):
@@ -316,20 +318,24 @@ class Sequential:
 
 
 def mlp(n_in, hidden, n_out, activation="relu", dropout=0.0, init=None, input_dropout=0.0,
-        dtype="float32"):
-    """A classifier MLP: (Dropout →) Dense → activation (→ Dropout) per hidden size, then
-    Dense → Softmax. ``init`` defaults to 'he' for ReLU-like activations, 'glorot' otherwise.
-    ``input_dropout`` drops input features (Hinton et al. 2012)."""
-    if activation not in L.ACTIVATIONS:
+        dtype="float32", loss="cross_entropy", softmax=True):
+    """A multilayer perceptron: (Dropout →) Dense → activation (→ Dropout) per hidden size, then
+    Dense → Softmax (a classifier; ``softmax=False`` ends in the Dense, e.g. with ``loss="mse"``).
+
+    ``activation``: a name in ``layers.ACTIVATIONS``, a function returning a layer (e.g.
+    ``lambda: LeakyReLU(0.1)``), or None for none. ``init`` defaults to 'glorot' for tanh and
+    sigmoid, 'he' otherwise. ``input_dropout`` drops input features (Hinton et al. 2012)."""
+    if isinstance(activation, str) and activation not in L.ACTIVATIONS:
         raise ConfigError(f"unknown activation {activation!r}; expected one of {sorted(L.ACTIVATIONS)}")
+    make = L.ACTIVATIONS[activation] if isinstance(activation, str) else activation
     init = init or ("glorot" if activation in ("tanh", "sigmoid") else "he")
     stack, n = [], n_in
     if input_dropout:
         stack.append(L.Dropout(input_dropout))
     for h in hidden:
-        stack += [L.Dense(n, h, init=init), L.ACTIVATIONS[activation]()]
+        stack += [L.Dense(n, h, init=init)] + ([make()] if make is not None else [])
         if dropout:
             stack.append(L.Dropout(dropout))
         n = h
-    stack += [L.Dense(n, n_out, init=init), L.Softmax()]
-    return Sequential(stack, dtype=dtype)
+    stack += [L.Dense(n, n_out, init=init)] + ([L.Softmax()] if softmax else [])
+    return Sequential(stack, loss=loss, dtype=dtype)

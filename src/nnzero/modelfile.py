@@ -32,7 +32,7 @@ import numpy as np
 
 from . import budget, engine, optimizers, preprocessing
 from .callbacks import HISTORY_KEYS
-from .errors import ModelFileError, NnzeroError
+from .errors import ModelFileError, NnzeroError, is_int
 from .safety import check_input
 
 FORMAT_VERSION = 1
@@ -168,10 +168,6 @@ def check_digest(expected, data, start, path):
     if actual != expected:
         raise ModelFileError(f"{path}: the tensor data do not match their SHA-256 recorded in the file "
                              f"(recorded {expected[:16]}…, computed {actual[:16]}…): the file is corrupted")
-
-
-def is_int(v, low):
-    return isinstance(v, int) and not isinstance(v, bool) and v >= low
 
 
 def expected_tensors(model, doc, optimizer=None):

@@ -57,7 +57,7 @@ def write_report(model, out_dir, X_test=None, y_test=None, test_name="test"):
     sections, notes, tables = [], [], []
     history = model.history if model.history is not None and len(model.history) else None
 
-    evaluation = cm = None
+    evaluation = None
     if X_test is not None:
         X = model.check_X(X_test, "X_test")
         if len(np.asarray(y_test)) != len(X):
@@ -71,23 +71,7 @@ def write_report(model, out_dir, X_test=None, y_test=None, test_name="test"):
         notes.append("No training history in this model, so no learning curves.")
 
     if X_test is not None and model.is_classifier:
-        proba = model.predict_proba(X)
-        pred = model.classes_[proba.argmax(axis=1)]
-        y = np.asarray(y_test).ravel()
-        cm = metrics.confusion_matrix(y, pred, labels=model.classes_)
-        sections.append(_save(plt, _confusion(plt, cm, model.classes_), out, "confusion.png",
-                              "Confusion matrix",
-                              f"Confusion matrix on the {test_name}: row = true class, column = predicted "
-                              "class, each cell the number of samples. Colours show each row's share: "
-                              "green the correct ones on the diagonal, red the errors (on their own scale, "
-                              "so that a few mistakes are visible next to thousands of right answers)."))
-        tables.append(("Per-class precision and recall", _class_table(cm, model.classes_, test_name)))
-        wrong = np.flatnonzero(pred != y)
-        if len(wrong) and _side(X.shape[1]):
-            sections.append(_save(plt, _mistakes(plt, X, y, pred, proba, wrong), out,
-                                  "misclassified.png", "Misclassified test samples",
-                                  f"The first {min(len(wrong), MAX_MISTAKES)} of {len(wrong)} misclassified "
-                                  f"samples of the {test_name}: true label → predicted label (its probability)."))
+        _classifier_sections(plt, model, X, y_test, out, test_name, sections, tables)
 
     augment = ((getattr(model, "metadata", None) or {}).get("training") or {}).get("augment")
     if augment and X_test is not None:
@@ -119,6 +103,28 @@ def write_report(model, out_dir, X_test=None, y_test=None, test_name="test"):
     index = out / "index.html"
     _write(index, _html(model, sections, notes, evaluation, test_name, tables).encode("utf-8"))
     return index
+
+
+def _classifier_sections(plt, model, X, y_test, out, test_name, sections, tables):
+    """The confusion matrix, the per-class table and the misclassified samples of the test rows
+    (appended to ``sections`` and ``tables``)."""
+    proba = model.predict_proba(X)
+    pred = model.classes_[proba.argmax(axis=1)]
+    y = np.asarray(y_test).ravel()
+    cm = metrics.confusion_matrix(y, pred, labels=model.classes_)
+    sections.append(_save(plt, _confusion(plt, cm, model.classes_), out, "confusion.png",
+                          "Confusion matrix",
+                          f"Confusion matrix on the {test_name}: row = true class, column = predicted "
+                          "class, each cell the number of samples. Colours show each row's share: "
+                          "green the correct ones on the diagonal, red the errors (on their own scale, "
+                          "so that a few mistakes are visible next to thousands of right answers)."))
+    tables.append(("Per-class precision and recall", _class_table(cm, model.classes_, test_name)))
+    wrong = np.flatnonzero(pred != y)
+    if len(wrong) and _side(X.shape[1]):
+        sections.append(_save(plt, _mistakes(plt, X, y, pred, proba, wrong), out,
+                              "misclassified.png", "Misclassified test samples",
+                              f"The first {min(len(wrong), MAX_MISTAKES)} of {len(wrong)} misclassified "
+                              f"samples of the {test_name}: true label → predicted label (its probability)."))
 
 
 def _write(path, data):

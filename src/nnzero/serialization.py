@@ -20,6 +20,7 @@ from ._atomic import atomic_write
 from ._version import __version__
 from .errors import ConfigError, ModelFileError, NotFittedError
 from .model import Sequential
+from .training import TrainState
 from .modelfile import (CLASS_DTYPE, FORMAT_VERSION, USER_KEYS, check_document, checked, decode_classes,
                         check_digest, expected_tensors, parse_header, read_bytes, read_tensors, tensor_digest)
 
@@ -47,7 +48,7 @@ def save_checkpoint(path, model, early_stopping=None, **metadata):
     state = model.train_state
     if state is None:
         raise NotFittedError("the model has no training state to checkpoint: call fit() first")
-    opt = state["optimizer_obj"]
+    opt = state.optimizer
     name = opt.name
     if optimizers.OPTIMIZERS.get(name) is not type(opt):
         raise ConfigError(f"cannot checkpoint optimizer {type(opt).__name__}; expected one of "
@@ -57,23 +58,19 @@ def save_checkpoint(path, model, early_stopping=None, **metadata):
     except AttributeError:
         raise ConfigError("cannot checkpoint an optimizer whose schedule is a plain function; "
                           "use a Schedule from nnzero.optimizers") from None
-    epoch = int(state["epoch"])
-    # fit appends to the history before it snapshots; keep exactly the snapshot's epochs.
-    history = History.from_dict(state["history"].to_dict())
-    history.epoch = history.epoch[:epoch]
-    history.history = {k: v[:epoch] for k, v in history.history.items()}
-    history.diagnostics = history.diagnostics[:epoch]
-    rng = state["rng_state"]
+    epoch = int(state.epoch)
+    history = state.history.first(epoch)       # exactly the snapshot's epochs
+    rng = state.rng_state
     ckpt = {
-        "epoch": epoch, "epochs": int(state["epochs"]), "batch_size": state["batch_size"],
-        "optimizer": {"name": name, "config": opt_config, "t": int(state["optimizer"]["t"])},
+        "epoch": epoch, "epochs": int(state.epochs), "batch_size": state.batch_size,
+        "optimizer": {"name": name, "config": opt_config, "t": int(state.optimizer_state["t"])},
         "rng_state": {"bit_generator": rng["bit_generator"],
                       "state": {k: str(v) for k, v in rng["state"].items()},
                       "has_uint32": int(rng["has_uint32"]), "uinteger": int(rng["uinteger"])},
         "early_stopping": None,
     }
-    tensors = dict(state["weights"])
-    tensors.update({f"optimizer.{k}": v for k, v in state["optimizer"]["arrays"].items()})
+    tensors = dict(state.weights)
+    tensors.update({f"optimizer.{k}": v for k, v in state.optimizer_state["arrays"].items()})
     if early_stopping is not None:
         es = early_stopping
         best = getattr(es, "best_weights", None)
@@ -84,7 +81,7 @@ def save_checkpoint(path, model, early_stopping=None, **metadata):
             "best_epoch": None if best is None or best_epoch is None else int(best_epoch)}
         if best is not None and best_epoch is not None:
             tensors.update({f"early_stopping.{k}": v for k, v in best.items()})
-    metadata.setdefault("seed", state["seed"])
+    metadata.setdefault("seed", state.seed)
     doc = _document(model, "checkpoint", metadata, history)
     doc["checkpoint"] = ckpt
     _write(path, tensors, doc)
@@ -103,16 +100,17 @@ def _document(model, kind, metadata, history):
     if seed is None and isinstance(history, History):
         seed = history.seed
     training = get("training")
-    if training is None and model.train_state is not None and "training" not in metadata:
-        opt = model.train_state["optimizer_obj"]
-        training = {"epochs": model.train_state["epochs"], "batch_size": model.train_state["batch_size"],
+    state = model.train_state
+    if training is None and state is not None and "training" not in metadata:
+        opt = state.optimizer
+        training = {"epochs": state.epochs, "batch_size": state.batch_size,
                     "optimizer": opt.name or type(opt).__name__}
         try:
             training["optimizer_config"] = opt.config()
         except AttributeError:
             pass
-        if model.train_state.get("augment"):
-            training["augment"] = model.train_state["augment"]
+        if state.augment:
+            training["augment"] = state.augment
     return {
         "format_version": FORMAT_VERSION, "kind": kind, "model": model.config(),
         "classes": _encode_classes(model.classes_), "preprocessing": get("preprocessing"),
@@ -184,14 +182,15 @@ def load(path, custom_layers=None):
 
 
 def load_checkpoint(path, custom_layers=None):
-    """``(model, optimizer, resume_state)`` from a checkpoint, to continue training exactly::
+    """``(model, optimizer, state)`` from a checkpoint, to continue training exactly::
 
         model, opt, state = nz.load_checkpoint("run.ckpt.safetensors")
-        model.fit(X, y, epochs=state["epochs"], batch_size=state["batch_size"],
+        model.fit(X, y, epochs=state.epochs, batch_size=state.batch_size,
                   optimizer=opt, resume=state)
 
-    ``resume_state`` keys: seed, epoch, epochs, batch_size, optimizer (state_dict), rng_state,
-    history, early_stopping ({settings..., best_epoch, best_weights} or None), metadata.
+    ``state`` is a :class:`~nnzero.training.TrainState`: seed, epoch, epochs, batch_size,
+    optimizer_state, rng_state, history, optimizer, early_stopping ({settings..., best_epoch,
+    best_weights} or None) and metadata (the file's document); the weights are the model's.
     """
     model, doc, tensors, path = _open(path, custom_layers)
     if doc["kind"] != "checkpoint":
@@ -206,13 +205,12 @@ def load_checkpoint(path, custom_layers=None):
     if es is not None:
         best = {k[len("early_stopping."):]: v for k, v in tensors.items() if k.startswith("early_stopping.")}
         es = {**es, "best_weights": best or None}
-    state = {
-        "seed": doc["seed"], "epoch": ckpt["epoch"], "epochs": ckpt["epochs"],
-        "batch_size": ckpt["batch_size"], "optimizer": {"t": spec["t"], "arrays": arrays},
-        "rng_state": {"bit_generator": "PCG64", "state": {k: int(v) for k, v in rng["state"].items()},
-                      "has_uint32": rng["has_uint32"], "uinteger": rng["uinteger"]},
-        "history": model.history, "early_stopping": es, "metadata": doc,
-    }
+    state = TrainState(
+        epoch=ckpt["epoch"], epochs=ckpt["epochs"], seed=doc["seed"], batch_size=ckpt["batch_size"],
+        optimizer_state={"t": spec["t"], "arrays": arrays},
+        rng_state={"bit_generator": "PCG64", "state": {k: int(v) for k, v in rng["state"].items()},
+                   "has_uint32": rng["has_uint32"], "uinteger": rng["uinteger"]},
+        history=model.history, optimizer=optimizer, early_stopping=es, metadata=doc)
     return model, optimizer, state
 
 

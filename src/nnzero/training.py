@@ -15,7 +15,6 @@ work is a few calls per layer, independent of the batch size and layer widths.
 """
 
 import math
-import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -24,18 +23,11 @@ import numpy as np
 
 from . import optimizers
 from .callbacks import History
+from .console import BatchProgress
 from .engine import Engine
 from .diagnostics import Diagnostics
 from .divergence import LossWatch, likely_cause
-from .errors import ConfigError, DataError, ShapeError, TrainingDivergedError
-
-
-def _positive_int(name, value, allow_none=False):
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ConfigError(f"{name} must be a positive integer{' or None' if allow_none else ''}, got {value!r}")
-    return int(value)
+from .errors import ConfigError, DataError, ShapeError, TrainingDivergedError, positive_int
 
 
 def loss_and_accuracy(model, X, target, weight=None, batch_size=4096):
@@ -70,80 +62,6 @@ def stratified_split(target, fraction, rng, stratify=True):
     return train, val
 
 
-class _Progress:
-    """verbose=1: on a terminal, a live bar during each epoch, replaced at its end by the epoch's
-    line (wrapped to the terminal's width, never cut); elsewhere one plain line per epoch.
-    verbose=2: one plain line per epoch. An interrupted bar is erased, leaving a clean screen."""
-
-    def __init__(self, verbose, epochs, n_batches):
-        self.verbose, self.epochs, self.n_batches = verbose, epochs, n_batches
-        self.tty = sys.stdout.isatty()
-        self.live = verbose == 1 and self.tty
-        self.bar = None
-
-    def epoch_begin(self, epoch):
-        if self.live:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=self.n_batches, desc=f"epoch {epoch + 1}/{self.epochs}", unit="batch",
-                            leave=False, dynamic_ncols=True, file=sys.stdout,
-                            bar_format="{desc} {bar} {n_fmt}/{total_fmt} {elapsed}<{remaining}{postfix}")
-
-    def batch_end(self, b, loss, acc):
-        if self.bar is not None:
-            self.bar.update(1)
-            if b % 20 == 0 or b == self.n_batches - 1:
-                text = f"loss {loss:.4f}" + ("" if math.isnan(acc) else f"  accuracy {acc:.4f}")
-                self.bar.set_postfix_str(text, refresh=False)
-
-    def epoch_end(self, epoch, logs):
-        if not self.verbose:
-            return
-        self.close()
-        head = f"epoch {epoch + 1}/{self.epochs}"
-        width = terminal_width() if self.tty else None
-        print(wrap_parts(head, log_parts(logs), width), flush=True)
-
-    def close(self):
-        if self.bar is not None:
-            self.bar.close()          # leave=False: the bar is erased, not left half-drawn
-            self.bar = None
-
-
-def terminal_width(default=80):
-    return shutil.get_terminal_size((default, 24)).columns
-
-
-def wrap_parts(head, parts, width=None, sep="  "):
-    """``head`` then ``parts`` joined by ``sep``; with a ``width``, wrapped between parts onto
-    lines of at most ``width`` characters (a part is never cut), continuations indented."""
-    if width is None:
-        return sep.join([head, *parts])
-    lines, line, indent = [], head, " " * min(len(head), 12)
-    for part in parts:
-        if len(line) + len(sep) + len(part) > width and line.strip():
-            lines.append(line)
-            line = indent + part
-        else:
-            line = line + sep + part if line.strip() else line + part
-    return "\n".join([*lines, line])
-
-
-def log_parts(logs):
-    """An epoch's logs as ['loss 0.2360', 'accuracy 0.9312', ...]: the History's own names."""
-    parts = []
-    for key, fmt in (("loss", ".4f"), ("accuracy", ".4f"), ("val_loss", ".4f"), ("val_accuracy", ".4f"),
-                     ("lr", ".2e"), ("time", ".1f")):
-        v = logs.get(key)
-        if v is not None and not (isinstance(v, float) and math.isnan(v)):
-            parts.append(f"{key} {v:{fmt}}" + ("s" if key == "time" else ""))
-    return parts
-
-
-def format_logs(logs):
-    return "  ".join(log_parts(logs))
-
-
 def _prepare_targets(model, X, y, classes, sample_weight):
     if model.is_classifier and (classes is not None or model.classes_ is None):
         model.set_classes(y, classes)
@@ -169,7 +87,7 @@ def fit(model, X, y, *, epochs=10, batch_size=128, optimizer=None, validation_da
     fraction; ``validation_data=(Xv, yv)`` uses given data instead. ``verbose``: 0 silent,
     1 live bar on a terminal (a line per epoch otherwise), 2 a line per epoch; "auto" (the
     default, as in Keras) is 1 on a terminal, 2 in a notebook and 0 otherwise (scripts, tests).
-    ``resume`` is the state from :func:`nnzero.load_checkpoint` to continue a run exactly.
+    ``resume``: the :class:`TrainState` from :func:`nnzero.load_checkpoint`, to continue a run exactly.
     ``augment``: a callable ``augment(X_batch, rng, out=buffer) -> X_batch'`` applied to every
     training batch after it is gathered, drawing from the run's stream (e.g. :class:`nnzero.Augment`).
     Raises TrainingDivergedError (weights of the last good epoch kept) if the loss goes NaN/inf.
@@ -184,10 +102,34 @@ def fit(model, X, y, *, epochs=10, batch_size=128, optimizer=None, validation_da
 
 
 @dataclass
+class TrainState:
+    """A run as of the end of an epoch: what ``fit`` keeps in ``model.train_state``,
+    ``save_checkpoint`` writes, ``load_checkpoint`` returns and ``fit(resume=...)`` continues.
+
+    ``state["epochs"]`` reads ``state.epochs`` (the state used to be a dict)."""
+
+    epoch: int                    # epochs completed
+    epochs: int                   # the run's length
+    seed: int                     # the run's seed (the validation split is recomputed from it)
+    batch_size: object            # as given to fit (None: full batch)
+    optimizer_state: dict         # Optimizer.state_dict(): {"t": steps, "arrays": {"slot.param": array}}
+    rng_state: dict               # the training stream's bit_generator.state
+    history: History              # fit's snapshot: the run's History, up to at least ``epoch``
+    optimizer: object = None      # the run's optimizer (its name and config go into files)
+    weights: dict = None          # fit's snapshot; after load_checkpoint they are the model's own
+    augment: dict = None          # the augmentation's config(), if any
+    early_stopping: dict = None   # load_checkpoint: {settings..., best_epoch, best_weights} or None
+    metadata: dict = None         # load_checkpoint: the file's document
+
+    def __getitem__(self, key):
+        return getattr(self, key)
+
+
+@dataclass
 class Run:
     """One training run, prepared: the data, the randomness, the optimizer, the buffers and
-    what the loop keeps between epochs. ``model.train_state`` (what checkpoints read) is the
-    snapshot :func:`_snapshot` takes of it at every epoch end."""
+    what the loop keeps between epochs. ``model.train_state`` (a :class:`TrainState`, what
+    checkpoints read) is the snapshot :func:`_snapshot` takes of it at every epoch end."""
 
     model: object
     optimizer: object
@@ -207,7 +149,7 @@ class Run:
     progress: object
     watch: LossWatch
     buffers: dict = field(default_factory=dict)
-    good_state: dict = None
+    good_state: "TrainState" = None
 
     def __post_init__(self):
         self.engine = Engine(self.model, self.optimizer)     # the fast path: see nnzero.engine
@@ -219,7 +161,7 @@ class Run:
 
 
 def _check_settings(epochs, validation_split, validation_data, verbose):
-    epochs = _positive_int("epochs", epochs)
+    epochs = positive_int("epochs", epochs)
     if not (isinstance(validation_split, (int, float)) and 0 <= validation_split < 1):
         raise ConfigError(f"validation_split must be in [0, 1), got {validation_split!r}")
     if validation_split and validation_data is not None:
@@ -265,8 +207,8 @@ def _prepare(model, X, y, *, epochs, batch_size, optimizer, validation_data, val
     epochs, verbose = _check_settings(epochs, validation_split, validation_data, verbose)
     X = model.check_X(X)
     target, weight = _prepare_targets(model, X, y, classes, sample_weight)
-    batch_size = _positive_int("batch_size", batch_size, allow_none=True)
-    seed = resume["seed"] if resume is not None else seed
+    batch_size = positive_int("batch_size", batch_size, allow_none=True)
+    seed = resume.seed if resume is not None else seed
     if seed is None:
         seed = int(np.random.SeedSequence().entropy % (2 ** 63))   # recorded, so the run can be repeated
     init_rng, split_rng, rng = (np.random.Generator(np.random.PCG64(s))
@@ -280,42 +222,41 @@ def _prepare(model, X, y, *, epochs, batch_size, optimizer, validation_data, val
         if hasattr(layer, "rng"):
             layer.rng = rng
     callbacks = list(callbacks or []) + ([Diagnostics()] if diagnostics else [])
-    history = History(seed=seed) if resume is None else resume["history"]
+    history = History(seed=seed) if resume is None else resume.history
     if resume is not None:
-        optimizer.load_state_dict(resume["optimizer"])
-        rng.bit_generator.state = resume["rng_state"]
+        optimizer.load_state_dict(resume.optimizer_state)
+        rng.bit_generator.state = resume.rng_state
     model.history = history
     bs = len(X) if batch_size is None else min(batch_size, len(X))
     # A finite loss that explodes is divergence too.
     watch = LossWatch(math.log(model.n_outputs) if model.is_classifier and model.n_outputs > 1 else 0.0)
     return Run(model=model, optimizer=optimizer, X=X, target=target, weight=weight, val=val, rng=rng,
                seed=seed, epochs=epochs, batch_size=batch_size, bs=bs, shuffle=shuffle, augment=augment,
-               callbacks=callbacks, history=history, progress=_Progress(verbose, epochs, math.ceil(len(X) / bs)),
+               callbacks=callbacks, history=history,
+               progress=BatchProgress(verbose, epochs, math.ceil(len(X) / bs)),
                watch=watch, buffers=_buffers(model, X, bs, augment))
 
 
 def _snapshot(run, epoch):
     """``model.train_state``: the run as of the end of ``epoch`` (what checkpoints write)."""
-    run.model.train_state = {
-        "epoch": epoch, "seed": run.seed, "weights": run.model.get_weights(),
-        "optimizer": run.optimizer.state_dict(), "optimizer_obj": run.optimizer,
-        "rng_state": run.rng.bit_generator.state, "history": run.history,
-        "batch_size": run.batch_size, "epochs": run.epochs,
-        "augment": run.augment.config() if hasattr(run.augment, "config") else None,
-    }
+    run.model.train_state = TrainState(
+        epoch=epoch, epochs=run.epochs, seed=run.seed, batch_size=run.batch_size,
+        optimizer_state=run.optimizer.state_dict(), rng_state=run.rng.bit_generator.state,
+        history=run.history, optimizer=run.optimizer, weights=run.model.get_weights(),
+        augment=run.augment.config() if hasattr(run.augment, "config") else None)
 
 
 def _restore(run, state=None):
     """Back to a snapshot (default: the last one): weights and optimizer state."""
     state = run.model.train_state if state is None else state
     run.model.train_state = state
-    run.model.set_weights(state["weights"])
-    run.optimizer.load_state_dict(state["optimizer"])
+    run.model.set_weights(state.weights)
+    run.optimizer.load_state_dict(state.optimizer_state)
 
 
 def _fit(model, X, y, **settings):
     run = _prepare(model, X, y, **settings)
-    start = 0 if settings["resume"] is None else int(settings["resume"]["epoch"])
+    start = 0 if settings["resume"] is None else int(settings["resume"].epoch)
     _snapshot(run, start)
     run.good_state = model.train_state
     model.stop_training = False
@@ -347,7 +288,9 @@ def _run_epoch(run, epoch):
     order = run.rng.permutation(n) if (run.shuffle and run.bs < n) else None
     totals = {"loss": 0.0, "correct": 0, "seen": 0, "lr": run.optimizer.lr}
     for b in range(run.n_batches):
-        _step(run, epoch, b, *_batch(run, order, b), totals)
+        xb, tb, wb = _batch(run, order, b)
+        _call(run.callbacks, "on_batch_input", b, xb)
+        _step(run, epoch, b, xb, tb, wb, totals)
         if model.stop_training:
             break
     grown = run.watch.epoch_end(totals["loss"] / n)
@@ -409,7 +352,7 @@ def _step(run, epoch, b, xb, tb, wb, totals):
 def _diverge(run, epoch, batch, what, lr):
     """Back to the last good epoch, then TrainingDivergedError saying why and what to change."""
     _restore(run, run.good_state)
-    message = _diverged(epoch, batch, what, run.optimizer, lr, run.X, run.good_state["epoch"])
+    message = _diverged(epoch, batch, what, run.optimizer, lr, run.X, run.good_state.epoch)
     raise TrainingDivergedError(message, run.history)
 
 

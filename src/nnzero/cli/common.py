@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import preprocessing, rows
+from ..console import table
 from ..errors import ConfigError, DataError
 
 # 'standardize' is fitted to the training rows when they are loaded (mean and std per column).
@@ -237,15 +238,6 @@ def describe_preprocessing(spec):
 
 
 # -- text output --------------------------------------------------------------------------------
-def table(rows, right=None):
-    """Rows of strings → aligned text; columns in ``right`` (indices) are right-aligned."""
-    right = set(range(1, len(rows[0]))) if right is None else set(right)
-    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
-    lines = ["  ".join(v.rjust(w) if c in right else v.ljust(w) for c, (v, w) in enumerate(zip(r, widths))).rstrip()
-             for r in rows]
-    return "\n".join(lines)
-
-
 def fmt(value, spec=".4f"):
     """A number for a table; NaN/None as '-'."""
     if value is None or (isinstance(value, float) and math.isnan(value)):

@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from .. import serialization, metrics
+from .. import console, metrics, serialization
 from . import common
 
 DESCRIPTION = """\
@@ -42,8 +42,9 @@ def run(args):
         classes = model.classes_
         cm = metrics.confusion_matrix(np.asarray(y), model.predict(X), labels=classes)
         precision, recall, f1 = metrics.precision_recall_f1(cm)
+        macro = dict(zip(("precision", "recall", "f1"), _clean(metrics.macro_average(cm))))
         report.update(classes=classes.tolist(), precision=_clean(precision), recall=_clean(recall),
-                      f1=_clean(f1), support=cm.sum(axis=1).tolist(), confusion_matrix=cm.tolist())
+                      f1=_clean(f1), support=cm.sum(axis=1).tolist(), macro_avg=macro, confusion_matrix=cm.tolist())
     if args.json:
         print(common.to_json(report, indent=1))
     else:
@@ -67,9 +68,13 @@ def _text(r, path):
     for i, name in enumerate(names):
         rows.append([name, common.fmt(r["precision"][i]), common.fmt(r["recall"][i]), common.fmt(r["f1"][i]),
                      str(r["support"][i])])
-    macro = [np.nanmean([v for v in r[k] if v is not None]) if any(v is not None for v in r[k]) else None
-             for k in ("precision", "recall", "f1")]
-    rows.append(["macro avg", *(common.fmt(v) for v in macro), str(r["n"])])
-    lines += ["", common.table(rows), "", "confusion matrix (rows: true class, columns: predicted)"]
-    lines.append(common.table([["true \\ pred", *names], *([n, *map(str, row)] for n, row in zip(names, cm))]))
+    macro = r["macro_avg"]
+    rows.append(["macro avg", *(common.fmt(macro[k]) for k in ("precision", "recall", "f1")), str(r["n"])])
+    lines += ["", console.table(rows)]
+    never = [name for name, p, n in zip(names, r["precision"], r["support"]) if p is None and n]
+    if never:
+        lines.append(f"never predicted: {', '.join(never)} (precision undefined, shown as -; it counts as 0 "
+                     "in the macro average, as in scikit-learn)")
+    lines += ["", "confusion matrix (rows: true class, columns: predicted)"]
+    lines.append(console.table([["true \\ pred", *names], *([n, *map(str, row)] for n, row in zip(names, cm))]))
     return "\n".join(lines)

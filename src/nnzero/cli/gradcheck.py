@@ -6,9 +6,10 @@ import textwrap
 
 import numpy as np
 
+from .. import console
 from .. import layers as L
 from ..errors import ConfigError
-from ..model import Sequential
+from ..model import mlp
 from . import common
 
 DESCRIPTION = """\
@@ -88,19 +89,11 @@ def build_network(kind, hidden, loss, seed):
 
     Inputs are N(0, 1), so no pre-activation sits within ε of ReLU's kink at 0 (with
     probability ≈ 1); mse targets are one-hot rows when the output is a Softmax."""
-    activation = {"relu": L.ReLU, "leaky_relu": lambda: L.LeakyReLU(0.1), "tanh": L.Tanh,
-                  "sigmoid": L.Sigmoid, "dropout": L.ReLU, "softmax": L.Tanh}[kind]
+    activation = {"leaky_relu": lambda: L.LeakyReLU(0.1), "dropout": "relu", "softmax": "tanh"}.get(kind, kind)
     init = "glorot" if kind in ("tanh", "sigmoid", "softmax") else "he"
-    stack, n = [], N_FEATURES
-    for h in hidden:
-        stack += [L.Dense(n, h, init=init), activation()]
-        if kind == "dropout":
-            stack.append(L.Dropout(0.3))
-        n = h
-    stack.append(L.Dense(n, N_CLASSES, init=init))
-    if kind == "softmax":       # the others end in logits (cross-entropy applies softmax itself)
-        stack.append(L.Softmax())
-    model = Sequential(stack, loss=loss, dtype="float64").build(seed=seed)
+    # Only "softmax" ends in a Softmax; the others end in logits (cross-entropy applies it itself).
+    model = mlp(N_FEATURES, hidden, N_CLASSES, activation=activation, init=init, loss=loss, dtype="float64",
+                dropout=0.3 if kind == "dropout" else 0.0, softmax=kind == "softmax").build(seed=seed)
     rng = np.random.default_rng(seed + 1)
     X = rng.standard_normal((N_SAMPLES, N_FEATURES))
     # Biases of 0 would make every bias gradient identical across runs; small random ones are
@@ -135,7 +128,7 @@ def say(text):
     if not sys.stdout.isatty():
         print(text)
         return
-    from ..training import terminal_width
+    from ..console import terminal_width
 
     lead = "\n" if text.startswith("\n") else ""
     print(lead + textwrap.fill(text.lstrip("\n"), terminal_width(), subsequent_indent="    "))
@@ -157,7 +150,7 @@ def _rows(model, result):
 def _print_table(rows, threshold):
     table = [["tensor", "checked", "entry", "analytic", "numerical", "rel.err", "result"]]
     table += [[*r[:6], "ok" if r[6] <= threshold else "FAIL"] for r in rows]
-    print("\n".join("  " + line for line in common.table(table, right={1, 3, 4, 5}).splitlines()))
+    print("\n".join("  " + line for line in console.table(table, right={1, 3, 4, 5}).splitlines()))
     return sum(r[6] > threshold for r in rows)
 
 

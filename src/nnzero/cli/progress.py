@@ -9,7 +9,7 @@ import sys
 import time
 
 from ..callbacks import Callback
-from ..training import format_logs, log_parts, terminal_width, wrap_parts
+from ..console import format_logs, log_parts, progress_bar, terminal_width, wrap_parts
 
 
 class EpochProgress(Callback):
@@ -21,11 +21,7 @@ class EpochProgress(Callback):
     def on_train_begin(self, logs=None):
         self.t0 = time.perf_counter()
         if sys.stdout.isatty():
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=self.epochs, initial=self.start, unit="epoch", dynamic_ncols=True,
-                            file=sys.stdout, desc="epochs",
-                            bar_format="{desc} {bar} {n_fmt}/{total_fmt} {elapsed}<{remaining}{postfix}")
+            self.bar = progress_bar(self.epochs, "epoch", "epochs", initial=self.start)
 
     def on_epoch_end(self, epoch, logs=None):
         text = format_logs({k: v for k, v in logs.items() if k != "time"})

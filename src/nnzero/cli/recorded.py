@@ -8,7 +8,7 @@ data is read, not a traceback (or a TypeError an epoch later).
 import math
 
 from .. import recipes
-from ..errors import ModelFileError, NnzeroError
+from ..errors import ModelFileError, NnzeroError, is_int
 from ..layers import ACTIVATIONS
 from ..optimizers import OPTIMIZERS
 
@@ -16,7 +16,7 @@ MAX_UNITS = 1 << 20          # a hidden layer wider than a million units is not 
 
 
 def _int(v, low, high=2**63 - 1):
-    return isinstance(v, int) and not isinstance(v, bool) and low <= v <= high
+    return is_int(v, low, high)
 
 
 def _number(v, low, high, low_open=False, high_open=False):

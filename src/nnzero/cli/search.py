@@ -14,8 +14,9 @@ import numpy as np
 
 from .. import preprocessing, rows, safety, search
 from .._atomic import atomic_write
+from ..console import progress_bar, table
 from ..errors import ConfigError, DataError
-from . import augment_flags, common, train, train_start
+from . import augment_flags, common, terminal, train, train_start
 
 DESCRIPTION = """\
 Train one network per combination of settings, score each on validation rows, rank them, and
@@ -188,8 +189,8 @@ def run(args):
         bar.close()
         finished = getattr(exc, "results", [])
         _write_results(out_dir, finished, space)
-        print(f"nnzero: interrupted; {len(finished)} of {len(jobs)} trials finished, their results are in "
-              f"{out_dir / 'results.csv'}", file=sys.stderr)
+        terminal.say(f"nnzero: interrupted; {len(finished)} of {len(jobs)} trials finished, their results "
+                     f"are in {out_dir / 'results.csv'}")
         return 130
     bar.close()
     seconds = time.perf_counter() - t0
@@ -210,9 +211,7 @@ class _Bar:
     def __init__(self, total, quiet):
         self.total, self.quiet, self.count, self.bar = total, quiet, 0, None
         if not quiet and sys.stdout.isatty():
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, unit="trial", dynamic_ncols=True, file=sys.stdout)
+            self.bar = progress_bar(total, "trial", "trials")
 
     def update(self, row):
         self.count += 1
@@ -245,7 +244,7 @@ def ranked_table(results, space):
                       *(_show(r["params"][k]) for k in space), common.fmt(r["val_loss"]),
                       common.fmt(r["val_accuracy"]), _show(r["epochs"]) if r["epochs"] is not None else "-",
                       f"{r['seconds']:.1f}", r["status"]])
-    return common.table(rows_)
+    return table(rows_)
 
 
 def _write_results(out_dir, results, space):

@@ -9,11 +9,11 @@ import numpy as np
 
 from .. import budget, preprocessing, recipes, rows, safety, serialization
 from ..augment import Augment
-from ..callbacks import EarlyStopping, History
+from ..callbacks import EarlyStopping
 from ..errors import ConfigError, DataError, TrainingDivergedError
 from ..layers import ACTIVATIONS
 from ..optimizers import OPTIMIZERS, SCHEDULES
-from . import augment_flags, common, signals, train_start
+from . import augment_flags, common, signals, terminal, train_start
 from . import recorded as recorded_checks
 from .checkpointing import Checkpointer
 from .progress import EpochProgress
@@ -131,10 +131,10 @@ def run(args, extra_callbacks=()):
     it with a checkpoint, as Ctrl-C does)."""
     if args.resume:
         model, optimizer, resume = serialization.load_checkpoint(args.resume)
-        doc = resume["metadata"]
+        doc = resume.metadata
         settings = _resumed_settings(args, doc)
         source = _resumed_source(args, recorded_checks.check_source(doc["dataset"] or {}, args.resume))
-        spec, seed = doc["preprocessing"] or preprocessing.NONE, resume["seed"]
+        spec, seed = doc["preprocessing"] or preprocessing.NONE, resume.seed
     else:
         resume = None
         settings = _settings(args)
@@ -143,55 +143,36 @@ def run(args, extra_callbacks=()):
         init = train_start.init_model(args, settings) if args.init_from else None
     out, ckpt_path = _outputs(args, settings, source)   # before any work: never train for nothing
     data = _load_data(source, seed)
+    split = train_start.validation_rows(data["train"][1], settings["validation_split"], seed)
     why = None
     if resume is None and init is not None:
         spec, why = init.metadata.get("preprocessing") or preprocessing.NONE, f"as in {args.init_from}"
-    elif resume is None:
-        spec, why = train_start.choose_preprocessing(args, spec, source, data["train"][0])
+    elif resume is None:                       # fitted to the training rows, not the validation rows
+        spec, why = train_start.choose_preprocessing(args, spec, source, data["train"][0], split)
     if resume is not None and data["sha256"] != (doc["dataset"] or {}).get("sha256"):
         raise DataError(f"the training data differ from the data of the checkpoint {args.resume} "
                         "(sha256 mismatch); resume needs the same data")
     X_train, y_train = data["train"]
+    classes = None
     if resume is None:
-        _check_test_classes(source, data)
-        classes = np.unique(np.concatenate([y_train, data["test"][1]]) if data["test"] else y_train)
-        if init is not None:
-            model, classes = init, init.classes_
-            if X_train.shape[1] != model.n_features:
-                raise DataError(f"the data have {X_train.shape[1]} features per row, but {args.init_from} "
-                                f"expects {model.n_features}")
-        else:
-            _check_network_size(X_train.shape[1], settings["hidden"], len(classes), settings["dtype"])
-            model = recipes.build_model(settings, X_train.shape[1], len(classes), dtype=settings["dtype"])
-        optimizer = recipes.build_optimizer(settings)
-    else:
-        classes = None
-    X_train = common.model_inputs(model, X_train, spec)
+        model, classes, optimizer = _new_model(args, settings, source, data, init)
+    X_train, y_train, validation = train_start.hold_out(common.model_inputs(model, X_train, spec), y_train, split)
     settings.update(out=str(out), checkpoint=str(ckpt_path))
     dataset_meta = {k: v for k, v in data.items() if k not in ("train", "test")}
     meta = {"preprocessing": spec, "training": settings, "dataset": dataset_meta}
-
-    es = None
-    if settings["early_stopping"]:
-        es = EarlyStopping(monitor="val_loss", patience=settings["early_stopping"])
-    every = args.checkpoint_every if args.checkpoint_every is not None else settings.get("checkpoint_every")
-    settings["checkpoint_every"] = every
-    checkpointer = Checkpointer(ckpt_path, every, es, **meta)
-    # Full-batch or very long runs: one bar (or a line per ~5 %) over the epochs, not one per epoch.
-    per_run = settings["batch_size"] is None or settings["epochs"] > 100
-    progress = EpochProgress(settings["epochs"], resume["epoch"] if resume else 0) if per_run and not args.quiet else None
+    es, progress, checkpointer, per_run = _watchers(args, settings, resume, ckpt_path, meta)
     callbacks = [cb for cb in (es, progress, *extra_callbacks, checkpointer) if cb is not None]
     augment = Augment.from_config(settings["augment"]) if settings.get("augment") else None
     log = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
     log(train_start.banner(model, settings, data, resume, spec, why))
     try:
-        if es is not None and resume is not None and es.replay(resume["history"]).finished:
+        if es is not None and resume is not None and es.replay(resume.history).finished:
             es.model = model                       # the checkpoint is of a run that already stopped
             es.on_train_begin({"resume": resume})
             es.on_train_end()
         else:
             model.fit(X_train, y_train, epochs=settings["epochs"], batch_size=settings["batch_size"],
-                      optimizer=optimizer, validation_split=settings["validation_split"], callbacks=callbacks,
+                      optimizer=optimizer, validation_data=validation, callbacks=callbacks,
                       seed=seed, verbose=0 if args.quiet or per_run else 1, classes=classes, resume=resume,
                       diagnostics=bool(getattr(args, "diagnostics", False)), augment=augment)
         _test_and_save(model, data, spec, settings, out, meta)
@@ -202,6 +183,38 @@ def run(args, extra_callbacks=()):
     except TrainingDivergedError as exc:
         raise TrainingDivergedError(_save_diverged(model, out, meta, exc), exc.history) from None
     return 0
+
+
+def _new_model(args, settings, source, data, init):
+    """(model, classes, optimizer) of a run that does not resume: ``init`` (--init-from) or the
+    recipe's network for these data."""
+    X_train, y_train = data["train"]
+    _check_test_classes(source, data)
+    classes = np.unique(np.concatenate([y_train, data["test"][1]]) if data["test"] else y_train)
+    if init is not None:
+        model, classes = init, init.classes_
+        if X_train.shape[1] != model.n_features:
+            raise DataError(f"the data have {X_train.shape[1]} features per row, but {args.init_from} "
+                            f"expects {model.n_features}")
+    else:
+        _check_network_size(X_train.shape[1], settings["hidden"], len(classes), settings["dtype"])
+        model = recipes.build_model(settings, X_train.shape[1], len(classes), dtype=settings["dtype"])
+    return model, classes, recipes.build_optimizer(settings)
+
+
+def _watchers(args, settings, resume, ckpt_path, meta):
+    """The run's EarlyStopping (or None), epoch progress (or None), Checkpointer, and whether
+    progress is one bar over the run (full-batch or long runs) rather than one per epoch."""
+    es = None
+    if settings["early_stopping"]:
+        es = EarlyStopping(monitor="val_loss", patience=settings["early_stopping"])
+    every = args.checkpoint_every if args.checkpoint_every is not None else settings.get("checkpoint_every")
+    settings["checkpoint_every"] = every
+    checkpointer = Checkpointer(ckpt_path, every, es, **meta)
+    # Full-batch or very long runs: one bar (or a line per ~5 %) over the epochs, not one per epoch.
+    per_run = settings["batch_size"] is None or settings["epochs"] > 100
+    progress = EpochProgress(settings["epochs"], resume.epoch if resume else 0) if per_run and not args.quiet else None
+    return es, progress, checkpointer, per_run
 
 
 def _check_network_size(n_in, hidden, n_out, dtype):
@@ -243,14 +256,10 @@ def _save_diverged(model, out, meta, exc):
     """Write the last good weights (after a whole epoch) to ``out``, noting why the run stopped;
     → the error message, saying what was written or that nothing was, and why."""
     state = model.train_state
-    if state is None or state["epoch"] == 0:
+    if state is None or state.epoch == 0:
         return f"{exc} Nothing was written to {out}: no epoch finished before it diverged."
-    good = state["epoch"]
-    history = History.from_dict(state["history"].to_dict())
-    history.epoch = history.epoch[:good]
-    history.history = {k: v[:good] for k, v in history.history.items()}
-    history.diagnostics = history.diagnostics[:good]
-    model.save(out, **meta, history=history, notes={"diverged": str(exc)})
+    good = state.epoch
+    model.save(out, **meta, history=state.history.first(good), notes={"diverged": str(exc)})
     return f"{exc} Saved the weights after epoch {good} to {out}."
 
 
@@ -404,16 +413,14 @@ def _load_data(source, seed):
 def _interrupted(model, checkpointer, settings, exc):
     state = model.train_state
     what = signals.name(exc)
-    if state is None or state["epoch"] == 0:
-        print(f"nnzero: {what} before the first epoch finished; nothing saved", file=sys.stderr)
+    if state is None or state.epoch == 0:
+        terminal.say(f"nnzero: {what} before the first epoch finished; nothing saved")
         return signals.exit_code(exc)
     with contextlib.suppress(OSError):
         sys.stderr.flush()
     checkpointer.save()
     path = checkpointer.path
-    try:
-        print(f"nnzero: {what}; saved a checkpoint after epoch {state['epoch']} of {settings['epochs']} "
-              f"to {path}; continue with: nnzero train --resume {path}", file=sys.stderr)
-    except OSError:
-        pass                                    # SIGHUP: the terminal is gone, the file is saved
+    # (SIGHUP: the terminal may be gone; then the line is dropped, the file is saved.)
+    terminal.say(f"nnzero: {what}; saved a checkpoint after epoch {state.epoch} of {settings['epochs']} "
+                 f"to {path}; continue with: nnzero train --resume {path}")
     return signals.exit_code(exc)

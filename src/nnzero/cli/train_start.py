@@ -1,6 +1,7 @@
 """What a training run starts from, and the start lines that say so: the weights of
---init-from (a warm start), the input preprocessing (the flag's, the recipe's, or one chosen
-from the data), and the banner naming network, data, optimisation and preprocessing."""
+--init-from (a warm start), the rows held out for validation, the input preprocessing (the
+flag's, the recipe's, or one chosen from the training rows), and the banner naming network,
+data, optimisation and preprocessing."""
 
 import hashlib
 import sys
@@ -42,9 +43,36 @@ def init_model(args, settings):
     return model
 
 
-def choose_preprocessing(args, recipe_spec, source, X):
+def validation_rows(y, fraction, seed):
+    """(fit_rows, val_rows): the indices of the rows to train on and those held out for
+    validation, or None without a split. The CLI splits before it fits the preprocessing, so
+    that standardize's mean and std come from the training rows only (the held-out rows must not
+    leak into what the model sees). The rows are those ``fit(validation_split=fraction,
+    seed=seed)`` would hold out (its second spawned stream), so checkpoints written when fit
+    split the data resume exactly; tests/test_preprocessing.py checks the two agree."""
+    if not fraction:
+        return None
+    from ..training import stratified_split
+
+    stream = np.random.SeedSequence(seed).spawn(3)[1]
+    return stratified_split(np.asarray(y), fraction, np.random.Generator(np.random.PCG64(stream)))
+
+
+def hold_out(X, y, split):
+    """(X_fit, y_fit, validation_data): the rows to train on and the held-out (X_val, y_val),
+    or all rows and None without a split (see :func:`validation_rows`)."""
+    if split is None:
+        return X, y, None
+    fit_rows, val_rows = split
+    return X[fit_rows], y[fit_rows], (X[val_rows], y[val_rows])
+
+
+def choose_preprocessing(args, recipe_spec, source, X, split=None):
     """The run's preprocessing and why it was chosen: the flag's; for a named dataset the
-    recipe's; for a file, the recipe's if its rows look like pixels, else standardize."""
+    recipe's; for a file, the recipe's if its rows look like pixels, else standardize, fitted to
+    the training rows (``split[0]`` when rows are held out for validation)."""
+    if split is not None:
+        X = X[split[0]]
     if args.preprocessing == "standardize":
         return rows.standardize(X), "set by --preprocessing standardize"
     if args.preprocessing is not None:
@@ -58,7 +86,7 @@ def choose_preprocessing(args, recipe_spec, source, X):
 def banner(model, settings, data, resume, spec=None, why=None):
     """The start line(s): network, data (train / validation / test rows), optimisation and the
     preprocessing with the reason for it; wrapped to the terminal's width."""
-    from ..training import terminal_width
+    from ..console import terminal_width
 
     sizes = [model.n_features] + [layer.n_out for layer in model.layers if isinstance(layer, Dense)]
     batch = "full batch" if settings["batch_size"] is None else f"batch {settings['batch_size']}"
@@ -80,7 +108,7 @@ def banner(model, settings, data, resume, spec=None, why=None):
     if settings.get("init_from"):
         lines.append(f"starting from the weights of {settings['init_from']['path']} (fresh optimizer)")
     if resume is not None:
-        lines.append(f"resuming after epoch {resume['epoch']} of {resume['epochs']}")
+        lines.append(f"resuming after epoch {resume.epoch} of {resume.epochs}")
     if not sys.stdout.isatty():
         return "\n".join(lines)
     width = terminal_width()

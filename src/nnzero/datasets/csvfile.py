@@ -248,6 +248,15 @@ def _read_table(path, skip, ncols, delimiter, label_idx, text_labels, dtype):
     return X, (np.concatenate(parts) if parts else np.array([], dtype=np.int64))
 
 
+def _first_rows(f):
+    """(line number of the first non-blank line, that line, the next non-blank line or "")."""
+    line_no, first = 0, ""
+    for line_no, first in enumerate(f, start=1):
+        if first.strip():
+            break
+    return line_no, first, next((line for line in f if line.strip()), "")
+
+
 def load_csv(path, label_column="label", *, delimiter=",", header=None, dtype=np.float32):
     """Load a numeric CSV → ``(X, y)``: X (n, d) float32 (or ``dtype``), y (n,) or None.
 
@@ -271,11 +280,7 @@ def load_csv(path, label_column="label", *, delimiter=",", header=None, dtype=np
     text_labels = False
     try:
         with f:
-            line_no, first, second = 0, "", ""
-            for line_no, first in enumerate(f, start=1):
-                if first.strip():
-                    break
-            second = next((line for line in f if line.strip()), "")
+            line_no, first, second = _first_rows(f)
         if not first.strip():
             raise DataError(f"{path}: empty CSV file (no rows)")
         cells = _split_line(first, delimiter)

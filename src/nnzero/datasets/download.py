@@ -71,6 +71,22 @@ def _pinned(md5: str | None, sha256: str | None) -> tuple[str, str]:
     raise DownloadError("refusing to download without a pinned checksum (md5= or sha256=)")
 
 
+def _copy(response, f, url, algorithm, max_bytes, start, max_seconds):
+    """Copy the response body into ``f``: at most ``max_bytes``, until ``max_seconds`` after the
+    monotonic ``start``; → (bytes received, their ``algorithm`` hex digest)."""
+    h, received = hashlib.new(algorithm), 0
+    while chunk := response.read(_CHUNK):
+        received += len(chunk)
+        if received > max_bytes:
+            raise DownloadError(f"{url}: more than {max_bytes} bytes; stopped")
+        if time.monotonic() - start > max_seconds:
+            raise DownloadError(f"{url}: took longer than {max_seconds:.0f} s; stopped "
+                                f"after {received} bytes")
+        h.update(chunk)
+        f.write(chunk)
+    return received, h.hexdigest()
+
+
 def download(url: str, dest, *, md5: str | None = None, sha256: str | None = None,
              timeout: float = DEFAULT_TIMEOUT, max_bytes: int = MAX_BYTES,
              max_seconds: float = MAX_SECONDS) -> Path:
@@ -98,21 +114,10 @@ def download(url: str, dest, *, md5: str | None = None, sha256: str | None = Non
             if declared is not None and declared.isdigit() and int(declared) > max_bytes:
                 raise DownloadError(f"{url}: server announces {declared} bytes, over the "
                                     f"{max_bytes}-byte limit")
-            h = hashlib.new(algorithm)
-            received = 0
-            while chunk := response.read(_CHUNK):
-                received += len(chunk)
-                if received > max_bytes:
-                    raise DownloadError(f"{url}: more than {max_bytes} bytes; stopped")
-                if time.monotonic() - start > max_seconds:
-                    raise DownloadError(f"{url}: took longer than {max_seconds:.0f} s; stopped "
-                                        f"after {received} bytes")
-                h.update(chunk)
-                f.write(chunk)
+            received, actual = _copy(response, f, url, algorithm, max_bytes, start, max_seconds)
             if declared is not None and declared.isdigit() and received != int(declared):
                 raise DownloadError(f"{url}: connection closed after {received} of {declared} "
                                     f"bytes (partial download discarded)")
-            actual = h.hexdigest()
             if actual != expected:
                 raise DownloadError(f"{url}: checksum mismatch: expected {algorithm} {expected}, "
                                     f"got {actual} ({received} bytes); the file was discarded")

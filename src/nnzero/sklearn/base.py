@@ -20,12 +20,12 @@ from sklearn.utils.validation import (
 from .. import layers as L
 from .. import optimizers, serialization
 from ..callbacks import Callback
-from ..errors import ConfigError, DataError, ModelFileError
-from ..model import Sequential, as_dtype
+from ..errors import ConfigError, DataError, ModelFileError, is_int
+from ..model import Sequential, as_dtype, mlp
 from ..training import stratified_split
 
-ACTIVATIONS = {"relu": L.ReLU, "leaky_relu": L.LeakyReLU, "tanh": L.Tanh, "logistic": L.Sigmoid,
-               "sigmoid": L.Sigmoid, "identity": None}
+# The activation names the estimators take: nnzero's and scikit-learn's ('logistic', 'identity').
+ACTIVATIONS = {**{name: name for name in L.ACTIVATIONS}, **L.SKLEARN_ACTIVATIONS}
 
 
 class _FromEpoch:
@@ -93,15 +93,15 @@ class _BaseMLP(BaseEstimator):
             raise ConfigError("solver 'lbfgs' is not available: nnzero trains with mini-batch "
                               "gradients; use 'adam', 'sgd' or 'adamw'")
         for name, ok, expected in (
-                ("hidden_layer_sizes", all(_is_int(h, 1) for h in hidden), "positive integers"),
+                ("hidden_layer_sizes", all(is_int(h, 1) for h in hidden), "positive integers"),
                 ("activation", self.activation in ACTIVATIONS, f"one of {sorted(ACTIVATIONS)}"),
                 ("solver", self.solver in ("adam", "sgd", "adamw"), "'adam', 'sgd' or 'adamw'"),
-                ("max_iter", _is_int(self.max_iter, 1), "a positive integer"),
-                ("n_iter_no_change", _is_int(self.n_iter_no_change, 1), "a positive integer"),
+                ("max_iter", is_int(self.max_iter, 1), "a positive integer"),
+                ("n_iter_no_change", is_int(self.n_iter_no_change, 1), "a positive integer"),
                 ("alpha", _is_real(self.alpha), "a finite number ≥ 0"),
                 ("tol", _is_real(self.tol), "a finite number ≥ 0"),
                 ("batch_size", isinstance(self.batch_size, str) and self.batch_size == "auto"
-                 or self.batch_size is None or _is_int(self.batch_size, 1),
+                 or self.batch_size is None or is_int(self.batch_size, 1),
                  "'auto', None (full batch) or a positive integer"),
                 ("validation_fraction", not self.early_stopping or _is_real(vf) and 0 < vf < 1, "in (0, 1)"),
                 ("callbacks", self.callbacks is None or isinstance(self.callbacks, (list, tuple)),
@@ -111,17 +111,9 @@ class _BaseMLP(BaseEstimator):
         return hidden, None if self.dtype is None else as_dtype(self.dtype)
 
     def _build(self, hidden, n_features, n_outputs, dtype):
-        act = ACTIVATIONS[self.activation]
-        stack, n = [], n_features
-        for h in hidden:
-            stack.append(L.Dense(n, h, init="glorot"))
-            stack += [act()] if act is not None else []
-            stack += [L.Dropout(self.dropout)] if self.dropout else []
-            n = h
-        stack.append(L.Dense(n, n_outputs, init="glorot"))
-        if self._is_classifier:
-            stack.append(L.Softmax())
-        return Sequential(stack, loss="cross_entropy" if self._is_classifier else "mse", dtype=dtype)
+        return mlp(n_features, hidden, n_outputs, activation=ACTIVATIONS[self.activation], init="glorot",
+                   dropout=self.dropout, softmax=self._is_classifier, dtype=dtype,
+                   loss="cross_entropy" if self._is_classifier else "mse")
 
     def _make_optimizer(self):
         schedule = optimizers.get_schedule(self.schedule)
@@ -329,10 +321,6 @@ class _BaseMLP(BaseEstimator):
         est._seeds, est._no_improvement_count = check_random_state(est.random_state), 0
         est._sync()
         return est
-
-
-def _is_int(v, low):
-    return isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= low
 
 
 def _is_real(v):

@@ -131,6 +131,29 @@ def _int_param(request, name, default=None, lo=0, hi=10**9):
     return value
 
 
+def _control(job, action, JSONResponse, run_in_threadpool):
+    """The endpoint that starts, stops or resumes ``job``."""
+    async def handler(request):
+        try:
+            body = await _body(request) if action == "start" or await request.body() else {}
+            if job.busy and action in ("start", "resume"):
+                raise BadRequest(f"a run is already going (epoch {job.epoch + 1}/{job.epochs}); "
+                                 "stop it before starting another", 409)
+            if action == "start":
+                result = await run_in_threadpool(job.start, body.get("settings") or {})
+            elif action == "resume":
+                result = await run_in_threadpool(job.resume, body.get("checkpoint"))
+            else:
+                await run_in_threadpool(job.stop)
+                result = job.snapshot()
+        except BadRequest as exc:
+            return JSONResponse({"error": str(exc)}, status_code=exc.status)
+        except NnzeroError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse(result)
+    return handler
+
+
 def _training_routes(state, Route, JSONResponse, StreamingResponse, run_in_threadpool):
     """The Train view's endpoints, on ``state.job``."""
     from .. import optimizers, recipes
@@ -140,25 +163,7 @@ def _training_routes(state, Route, JSONResponse, StreamingResponse, run_in_threa
     job = state.job
 
     def control(action):
-        async def handler(request):
-            try:
-                body = await _body(request) if action == "start" or await request.body() else {}
-                if job.busy and action in ("start", "resume"):
-                    raise BadRequest(f"a run is already going (epoch {job.epoch + 1}/{job.epochs}); "
-                                     "stop it before starting another", 409)
-                if action == "start":
-                    result = await run_in_threadpool(job.start, body.get("settings") or {})
-                elif action == "resume":
-                    result = await run_in_threadpool(job.resume, body.get("checkpoint"))
-                else:
-                    await run_in_threadpool(job.stop)
-                    result = job.snapshot()
-            except BadRequest as exc:
-                return JSONResponse({"error": str(exc)}, status_code=exc.status)
-            except NnzeroError as exc:
-                return JSONResponse({"error": str(exc)}, status_code=400)
-            return JSONResponse(result)
-        return handler
+        return _control(job, action, JSONResponse, run_in_threadpool)
 
     async def augmented(request):
         try:

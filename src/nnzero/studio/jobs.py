@@ -112,7 +112,7 @@ class _Stream(Callback):
     def on_train_begin(self, logs=None):
         logs = logs or {}
         resume = logs.get("resume")
-        self.t0, self.epoch0 = time.perf_counter(), int(resume["epoch"]) if resume else 0
+        self.t0, self.epoch0 = time.perf_counter(), int(resume.epoch) if resume else 0
         self.smooth = self.smooth_acc = None
         self.last_emit = 0.0
         if isinstance(logs.get("n_batches"), int) and logs["n_batches"] > 0:
@@ -134,7 +134,10 @@ class _Stream(Callback):
         now = time.perf_counter()
         if job._stop.is_set():
             raise StopRequested()
-        if now - self.last_emit >= 1 / BATCH_EVENTS_PER_S:
+        last = job.n_batches is not None and batch == job.n_batches - 1
+        # Thinned, but an epoch's last batch always goes out: on a fast machine a whole epoch can
+        # pass between two thinned events, and the curves must still reach each epoch's end.
+        if last or now - self.last_emit >= 1 / BATCH_EVENTS_PER_S:
             self.last_emit = now
             n = job.n_batches
             done = (self.epoch - self.epoch0) * (n or 0) + batch + 1
