@@ -229,7 +229,8 @@ def test_evaluate_when_no_class_has_both_a_precision_and_a_recall(tmp_path, cli)
     assert rows["3"][1:] == ["-", "0.0000", "0.0000", "8"]    # never predicted: no precision; F1 = 2·0/(0+8)
     assert rows["5"][1:] == ["0.0000", "-", "0.0000", "0"]    # never present: no recall; F1 = 2·0/(8+0)
     assert rows["macro"][2:] == ["0.0000", "0.0000", "0.0000", "8"]   # scikit-learn's macro scores are 0 too
-    assert "never predicted: 3 (precision undefined" in out
+    assert "never predicted: 3 (precision undefined, shown as -; it counts as 0 in the macro average, as in " \
+           "scikit-learn)" in out.splitlines()
     code, out, _ = cli(["evaluate", tmp_path / "m.safetensors", "--data", tmp_path / "d.npz", "--json"])
     report = json.loads(out)
     assert report["f1"] == [0.0, 0.0] and report["precision"] == [None, 0.0] and report["recall"] == [0.0, None]
@@ -364,6 +365,8 @@ def test_evaluate_needs_labels_keeps_absent_classes_and_indents_json(files, cli)
     n3, n5 = int((pred[keep] == 0).sum()), int((pred[keep] == 1).sum())
     assert report["confusion_matrix"] == [[n3, 0, 0], [0, n5, 0], [0, 0, 0]] and report["support"] == [n3, n5, 0]
     assert out.startswith('{\n "data": ') and out == json.dumps(report, indent=1) + "\n"
+    code, out, _ = cli(["evaluate", files / "m.safetensors", "--data", files / "two.npz"])
+    assert code == 0 and "never predicted" not in out         # 7 has no precision, but no rows either
 
 
 def test_evaluate_defaults_to_the_test_split_of_the_models_dataset(tmp_path, cli):
