@@ -399,3 +399,12 @@ def test_evaluate_maps_an_npy_file_instead_of_reading_it(files, cli, monkeypatch
     code, out, _ = cli(["evaluate", files / "m.safetensors", "--data", files / "rows.npy", "--labels", files / "y.npy",
                         "--json"])
     assert code == 0 and json.loads(out)["accuracy"] == 1.0 and seen == [True]
+
+
+def test_evaluate_names_every_class_never_predicted(files, cli):
+    always_7 = {"0.W": np.zeros((2, 3), np.float32), "0.b": np.array([0, 0, 1], np.float32)}
+    nz.save(set_model(LABELS.tolist(), weights=always_7), files / "m.safetensors")
+    np.savez(files / "d.npz", X=X, y=LABELS[np.arange(len(X)) % 2])          # rows of 3 and 5 only
+    code, out, _ = cli(["evaluate", files / "m.safetensors", "--data", files / "d.npz"])
+    assert code == 0 and ("never predicted: 3, 5 (precision undefined, shown as -; it counts as 0 in the macro "
+                          "average, as in scikit-learn)") in out.splitlines()
