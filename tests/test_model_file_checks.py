@@ -556,3 +556,20 @@ def test_architectures_of_1_and_10000_layers_load_and_10001_do_not(files, tmp_pa
     path = rewrite(files / "m.safetensors", tmp_path / "deep.safetensors", layers(10_000))
     assert len(nz.load(path).layers) == 10_000
     refused(rewrite(files / "m.safetensors", tmp_path / "deeper.safetensors", layers(10_001)), ARCH_MSG)
+
+
+# -- serialization's reading path: what it adds around modelfile's checks ---------------------------
+def test_loaders_name_the_file_and_the_part_that_failed(files, tmp_path):
+    m, c = files / "m.safetensors", files / "c.safetensors"
+    p = rewrite(m, tmp_path / "a.safetensors", at("model", "layers", 0, "type", value="Conv2D"))
+    with pytest.raises(ModelFileError) as info:
+        nz.load(p)
+    assert str(info.value).startswith(f"{p}: invalid model architecture in the metadata: ")
+    p = rewrite(c, tmp_path / "b.ckpt.safetensors", at(*OPT, "config", "lr", value=-1))
+    with pytest.raises(ModelFileError) as info:
+        serialization.load_checkpoint(p)
+    assert str(info.value).startswith(f"{p}: invalid optimizer in the metadata: ")
+    with pytest.raises(ModelFileError) as info:
+        serialization.load_checkpoint(m)
+    assert str(info.value) == (f"{m}: is a model file, not a checkpoint (it has no optimizer state); resume "
+                               "needs the .ckpt file written during training")
