@@ -134,6 +134,26 @@ FIGURES = [
     Figure("README.md", "predicted the 10,000 test images in {:.2f} × PyTorch's time and peaked at {:.0f} % "
            "of its memory", "compare", lambda r: (
                ratio(r, "predict_ms", "torch"), 100 * ratio(r, "peak_rss_mb", "torch"))),
+    # benchmarks/compare.py on the Intel Xeon → results/compare_intel.json: the paragraph after the table
+    Figure("README.md", "at commit {}, a quiet machine", "compare_intel",
+           lambda r: (r["settings"]["commit"],)),
+    Figure("README.md", "benchmark network took {:.2f} of PyTorch's and {:.2f} of scikit-learn's ({:.2f} s "
+           "against {:.2f} s and {:.2f} s); on the default recipe's network {:.2f} of PyTorch's; one-sample "
+           "predict of the default model {:.3f} ms; the 10,000 test images in {:.2f} × PyTorch's time ({:.0f} "
+           "against {:.0f} ms); peak memory {:.0f} % of PyTorch's", "compare_intel", lambda r: (
+               ratio(r, "epoch_s", "torch"), ratio(r, "epoch_s", "sklearn"), summary(r, "nnzero")["epoch_s"],
+               summary(r, "torch")["epoch_s"], summary(r, "sklearn")["epoch_s"],
+               summary(r, "nnzero", "recipe")["epoch_s"] / summary(r, "torch", "recipe")["epoch_s"],
+               summary(r, "nnzero", "recipe")["predict_one_ms"], ratio(r, "predict_ms", "torch"),
+               summary(r, "nnzero")["predict_ms"], summary(r, "torch")["predict_ms"],
+               100 * ratio(r, "peak_rss_mb", "torch"))),
+    # benchmarks/time_to_accuracy.py → results/time_to_accuracy.json: the time-to-accuracy table
+    *[Figure("README.md", f"| {label} | {{:.1f}} s | {{:.1f}} s | {{:.2f}} % | {{:.1f}} s |", "time_to_accuracy",
+             lambda r, c=c: (pick(r["rows"], contender=c)["to_0.97_s"], pick(r["rows"], contender=c)["to_0.98_s"],
+                             100 * pick(r["rows"], contender=c)["final_accuracy"], pick(r["rows"], contender=c)["total_s"]))
+      for label, c in (("nnzero", "nnzero"), ("PyTorch 2.13", "torch"), ("scikit-learn 1.9", "sklearn"))],
+    Figure("README.md", "median of {} fresh-process runs each, same Intel Xeon, commit {};", "time_to_accuracy",
+           lambda r: (r["repeats"], r["commit"])),
     # benchmarks/tune_recipes.py → results/tuning.jsonl: the validation table of the warps
     tuned("| shift ±2 px, rotation ±12°, scale ±10 %, shear ±0.15 (`fast99`) | **{:.2f} %** |",
           shift=2, rotate=12, scale=0.1, shear=0.15, elastic=0),

@@ -61,6 +61,14 @@ class BadRequest(Exception):
         self.status = status
 
 
+def refusal(exc):
+    """The 4xx answer to a refused request (BadRequest's status) or a bad setting (an nnzero
+    error: 400), with its message."""
+    from starlette.responses import JSONResponse
+
+    return JSONResponse({"error": str(exc)}, status_code=getattr(exc, "status", 400))
+
+
 def _canvas(spec):
     if not isinstance(spec, dict):
         raise BadRequest("canvas must be an object {width, height, pixels}")
@@ -146,10 +154,8 @@ def _control(job, action, JSONResponse, run_in_threadpool):
             else:
                 await run_in_threadpool(job.stop)
                 result = job.snapshot()
-        except BadRequest as exc:
-            return JSONResponse({"error": str(exc)}, status_code=exc.status)
-        except NnzeroError as exc:
-            return JSONResponse({"error": str(exc)}, status_code=400)
+        except (BadRequest, NnzeroError) as exc:
+            return refusal(exc)
         return JSONResponse(result)
     return handler
 
@@ -170,10 +176,8 @@ def _training_routes(state, Route, JSONResponse, StreamingResponse, run_in_threa
             body = await _body(request)
             settings = body.get("settings") or {}
             result = await run_in_threadpool(augmented_grid, settings, body.get("samples"), body.get("copies"))
-        except BadRequest as exc:
-            return JSONResponse({"error": str(exc)}, status_code=exc.status)
-        except NnzeroError as exc:
-            return JSONResponse({"error": str(exc)}, status_code=400)
+        except (BadRequest, NnzeroError) as exc:
+            return refusal(exc)
         return JSONResponse(result)
 
     async def info(request):
@@ -240,10 +244,8 @@ def create_app(state):
                 body = await _body(request) if needs_body else None
                 # NumPy work off the event loop, so a slow answer never blocks the others.
                 result = await run_in_threadpool(compute, studio, request, body)
-            except BadRequest as exc:
-                return JSONResponse({"error": str(exc)}, status_code=exc.status)
-            except NnzeroError as exc:
-                return JSONResponse({"error": str(exc)}, status_code=400)
+            except (BadRequest, NnzeroError) as exc:
+                return refusal(exc)
             return JSONResponse(result)
         return handler
 
