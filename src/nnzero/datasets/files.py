@@ -139,6 +139,12 @@ def load_npz(path):
     path = Path(path)
     where = str(path)
     try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+        # np.load decides by the first bytes: a file that starts as an .npy but carries a zip
+        # directory at its end opens as a zip here yet loads as a bare array there.
+        if head != b"PK\x03\x04":
+            raise DataError(f"{where}: not a valid .npz file (it does not start as a zip archive)")
         with zipfile.ZipFile(path) as zf:
             names = {n[:-4]: n for n in zf.namelist() if n.endswith(".npy")}
             x_key = next((k for k in X_KEYS if k in names), None)
